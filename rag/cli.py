@@ -1,0 +1,82 @@
+"""`rag` command line: parse arguments, call the library, print. No logic of its own."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rag.config import Settings, get_settings
+from rag.errors import RagError
+
+
+def fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn project errors (and Ctrl-C) into one line on stderr and exit code 1: never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except RagError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
+    return get_settings(**ctx.obj, **overrides)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--chroma-url", help="Use a Chroma server (e.g. http://127.0.0.1:8000) instead of index/.")
+@click.option("--index-dir", type=click.Path(path_type=Path), help="Embedded Chroma folder [default: index/].")
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.pass_context
+def main(ctx: click.Context, chroma_url: str | None, index_dir: Path | None, verbose: int) -> None:
+    """Ask questions about the news documents in seeds/ and get answers with checkable citations.
+
+    \b
+    rag ingest                      build or update the index from seeds/
+    rag retrieve "QUESTION"         show the passages the retriever finds
+    rag ask "QUESTION"              answer with numbered citations
+    rag chat                        chat in the terminal
+    rag serve                       open the chat in a browser
+    rag eval retrieval|answers      measure quality on eval/gold.jsonl
+
+    Settings can also come from RAG_* environment variables (see rag/config.py).
+    """
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers", "urllib3", "bm25s"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    ctx.obj = {"chroma_url": chroma_url, "index_dir": index_dir}
+
+
+@main.command()
+@click.option("--seeds", "seeds_dir", type=click.Path(path_type=Path), help="Folder of .txt documents.")
+@click.option("--rebuild", is_flag=True, help="Rebuild from scratch (e.g. after changing the embedder).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+@fail_cleanly
+def ingest(ctx: click.Context, seeds_dir: Path | None, rebuild: bool, as_json: bool) -> None:
+    """Build or update the index from the seed documents (unchanged files are skipped)."""
+    from rag.ingest import ingest as run_ingest
+
+    settings = settings_from(ctx, seeds_dir=seeds_dir)
+    report = run_ingest(settings, rebuild=rebuild, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(report.__dict__))
+        return
+    for name, count in report.chunks_per_file.items():
+        click.echo(f"  {name}: {count} chunks")
+    click.echo(report.summary())

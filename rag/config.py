@@ -1,0 +1,45 @@
+"""One settings object for the whole app; every field can be overridden with a RAG_* env var."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    # Data and store
+    seeds_dir: Path = REPO_ROOT / "seeds"
+    index_dir: Path = REPO_ROOT / "index"
+    chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 -> Chroma server instead of index_dir
+    collection: str = "rag_chunks"
+    cache_dir: Path = Path.home() / ".cache" / "rag"
+
+    # Chunking: MiniLM truncates at 256 word pieces, so chunks stay well under ~200 words.
+    chunk_min_words: int = 80
+    chunk_max_words: int = 170
+    chunk_overlap_sentences: int = 1
+
+    # Embedding
+    embed_model: str = "all-MiniLM-L6-v2"
+    embed_batch_size: int = 32
+
+    # Retrieval
+    retriever: str = "hybrid"
+    top_k: int = 5
+
+    # LLM
+    llm: str = "local"  # local | openai
+    llm_model: str | None = None  # GGUF path (local) or model name (openai)
+    llm_timeout: float = 60.0
+    temperature: float = 0.1
+    max_tokens: int = 256
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit (e.g. CLI flag) overrides that are not None."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

