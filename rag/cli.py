@@ -80,3 +80,91 @@ def ingest(ctx: click.Context, seeds_dir: Path | None, rebuild: bool, as_json: b
     for name, count in report.chunks_per_file.items():
         click.echo(f"  {name}: {count} chunks")
     click.echo(report.summary())
+
+
+def hit_dict(rank: int, hit: Any) -> dict[str, Any]:
+    meta = hit.node.metadata
+    return {
+        "rank": rank,
+        "chunk_id": hit.node.node_id,
+        "file": meta["file"],
+        "start": meta["start"],
+        "end": meta["end"],
+        "text": hit.node.get_content(),
+        "score": round(float(hit.score or 0.0), 6),
+        "title": meta.get("title"),
+        "date": meta.get("date"),
+    }
+
+
+def read_batch(path: Path) -> Any:
+    """Yield (item, error) per line of a JSONL file: a bad line gives an error, not an abort."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RagError(f"cannot read {path}: {exc}") from exc
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+                raise ValueError('expected an object with a "question" string')
+            yield item, None
+        except ValueError as exc:
+            yield {"id": None, "question": None}, f"line {number}: {exc}"
+
+
+retriever_option = click.option(
+    "--retriever",
+    type=click.Choice(["dense", "bm25", "hybrid", "hybrid+rerank"]),
+    help="Retrieval config [default: RAG_RETRIEVER or hybrid].",
+)
+
+
+@main.command()
+@click.argument("question", required=False)
+@click.option("-k", "k", type=int, default=None, help="Number of passages [default: 5].")
+@retriever_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--batch", type=click.Path(path_type=Path), help='JSONL file of {"id", "question"}: JSONL out.')
+@click.pass_context
+@fail_cleanly
+def retrieve(
+    ctx: click.Context, question: str | None, k: int | None, retriever: str | None, as_json: bool, batch: Path | None
+) -> None:
+    """Show the passages the retriever finds for QUESTION (or for each line of --batch)."""
+    from rag.retrieval import check_k, check_question, get_retriever
+
+    if (question is None) == (batch is None):
+        raise RagError("give either a QUESTION or --batch FILE")
+    settings = settings_from(ctx)
+    k = check_k(settings.top_k if k is None else k)
+    if question is not None:
+        check_question(question)  # fail before loading any model
+    engine = get_retriever(settings)
+    if batch is not None:
+        for item, error in read_batch(batch):
+            out: dict[str, Any] = {"id": item.get("id"), "question": item.get("question")}
+            try:
+                if error:
+                    raise RagError(error)
+                out["results"] = [
+                    hit_dict(r, h) for r, h in enumerate(engine.retrieve(out["question"], k, retriever), 1)
+                ]
+            except RagError as exc:
+                out["results"], out["error"] = [], str(exc)
+                click.echo(f"error: {exc}", err=True)
+            click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    hits = engine.retrieve(question or "", k, retriever)
+    results = [hit_dict(r, h) for r, h in enumerate(hits, 1)]
+    if as_json:
+        click.echo(json.dumps({"id": None, "question": question, "results": results}, ensure_ascii=False))
+        return
+    for res in results:
+        heading = " | ".join(str(x) for x in (res["title"], res["date"]) if x)
+        click.secho(f"[{res['rank']}] {res['file']} [{res['start']}:{res['end']}] score {res['score']:.4f}", bold=True)
+        if heading:
+            click.echo(f"    {heading}")
+        click.echo(f"    {res['text'][:400]}{'…' if len(res['text']) > 400 else ''}\n")

@@ -26,6 +26,9 @@ def _load(name: str, batch_size: int) -> BaseEmbedding:
     import importlib
 
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # "Loading weights" bars on every start are noise
 
     if name not in PACKAGED_MODELS:
         known = ", ".join(PACKAGED_MODELS)

@@ -6,6 +6,7 @@ the parts into one file in the cache dir once and checks it against the official
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib
 import logging
@@ -157,6 +158,15 @@ def _part_files(spec: ModelSpec) -> list[Path]:
 # generation because a Llama context cannot serve two requests at once (e.g. two UI users).
 _LLAMAS: dict[str, tuple[Llama, threading.Lock]] = {}
 _LOAD_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_llamas() -> None:
+    # Free models while llama_cpp still exists; Llama.__del__ at interpreter teardown
+    # would otherwise print a TypeError traceback on every exit.
+    for llama, _ in _LLAMAS.values():
+        llama.close()
+    _LLAMAS.clear()
 
 
 def _load_llama(path: str) -> tuple[Llama, threading.Lock]:

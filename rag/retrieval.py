@@ -8,6 +8,7 @@ fuses that ranking with the hybrid one.
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date, datetime
 
@@ -25,6 +26,8 @@ from rag.embedding import get_embedder
 from rag.errors import RagError
 from rag.ingest import ensure_index
 from rag.store import StoreError, all_nodes, open_collection, vector_store
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s forces DEBUG on import
 
 RETRIEVERS = ("dense", "bm25", "hybrid", "hybrid+rerank")
 MAX_QUESTION_CHARS = 2000
