@@ -18,7 +18,8 @@ from rag.config import Settings
 from rag.documents import Section, Segment, SourceDoc
 
 # Only the title and the spelled-out day help a query match; file names and offsets are noise.
-NOT_EMBEDDED = ["file", "start", "end", "date"]
+NOT_EMBEDDED = ["file", "start", "end", "date", "sentence_starts", "sentence_lengths"]
+SCHEMA = "v2"  # part of every chunk id: bump it when chunk metadata changes, so re-ingest rewrites all
 
 
 def chunk_documents(docs: list[SourceDoc], settings: Settings) -> list[TextNode]:
@@ -64,8 +65,15 @@ def words(sentences: list[Segment]) -> int:
 def make_node(doc: SourceDoc, section: Section, sentences: list[Segment]) -> TextNode:
     text = " ".join(s.text for s in sentences)
     start, end = sentences[0].start, sentences[-1].end
-    digest = hashlib.sha1(f"{doc.file}\0{start}\0{end}\0{text}".encode()).hexdigest()[:12]
-    metadata: dict[str, str | int] = {"file": doc.file, "start": start, "end": end}
+    digest = hashlib.sha1(f"{SCHEMA}\0{doc.file}\0{start}\0{end}\0{text}".encode()).hexdigest()[:12]
+    metadata: dict[str, str | int] = {
+        "file": doc.file,
+        "start": start,
+        "end": end,
+        # each sentence's place in the file, so a citation can highlight exactly the sentence it used
+        "sentence_starts": ",".join(str(s.start) for s in sentences),
+        "sentence_lengths": ",".join(str(len(s.text)) for s in sentences),
+    }
     if section.title:
         metadata["title"] = section.title
     date = section.date or doc.date

@@ -130,13 +130,13 @@ def assemble(spec: ModelSpec, cache_dir: Path) -> Path:
     return target
 
 
-def _stamp(target: Path, spec: ModelSpec) -> str | None:
+def _stamp(target: Path, spec: ModelSpec) -> str:
     # Size + mtime change whenever the file is rewritten, so the marker cannot vouch for
     # a file that was replaced or damaged after it was verified.
     try:
         stat = target.stat()
     except FileNotFoundError:
-        return None
+        return ""
     return f"{stat.st_size} {stat.st_mtime_ns} {spec.sha256}"
 
 
@@ -175,12 +175,7 @@ def _load_llama(path: str) -> tuple[Llama, threading.Lock]:
             from llama_cpp import Llama
 
             try:
-                llama = Llama(
-                    model_path=path,
-                    n_ctx=CONTEXT_WINDOW,
-                    n_threads=N_THREADS,
-                    verbose=False,
-                )
+                llama = Llama(model_path=path, n_ctx=CONTEXT_WINDOW, n_threads=N_THREADS, verbose=False)
             except (ValueError, RuntimeError) as exc:
                 raise LLMError(f"Could not load the model {path}: {exc}") from None
             _LLAMAS[path] = (llama, threading.Lock())
@@ -193,7 +188,6 @@ class LlamaCppLLM(CustomLLM):
     model_path: str
     temperature: float = 0.1
     max_tokens: int = 256
-    timeout: float = 60.0  # read by stream_chat() as the deadline for a whole answer
 
     @classmethod
     def class_name(cls) -> str:
@@ -257,7 +251,6 @@ def get_llm(settings: Settings) -> LLM:
             model_path=str(path),
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
-            timeout=settings.llm_timeout,
         )
     if settings.llm == "openai":
         from llama_index.llms.openai_like import OpenAILike
@@ -285,8 +278,10 @@ def get_llm(settings: Settings) -> LLM:
 def stream_chat(llm: LLM, messages: list[ChatMessage]) -> Iterator[str]:
     """Yield the answer's text deltas; any backend failure becomes one LLMError line.
 
-    llm.timeout (if set) bounds the whole answer, not just each network read: a server that
-    streams slowly but steadily would otherwise never time out.
+    For a server, llm.timeout bounds the whole answer, not just each network read: a server
+    that streams slowly but steadily would otherwise never time out. The local model has no
+    deadline: it is as fast as this CPU allows, and cutting off a visibly streaming answer
+    (e.g. while another process competes for the cores) helps nobody.
     """
     timeout = getattr(llm, "timeout", None)
     deadline = time.monotonic() + timeout if timeout else None

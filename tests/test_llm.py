@@ -160,6 +160,14 @@ def test_local_backend_streams_several_deltas(fast_model: Path):
     assert "".join(deltas).strip()
 
 
+def test_abandoned_stream_frees_the_model_for_the_next_question(fast_model: Path):
+    llm = get_llm(settings(llm_model=str(fast_model), max_tokens=200))
+    stream = stream_chat(llm, HELLO)
+    next(stream)
+    stream.close()  # e.g. the UI user pressed stop
+    assert "".join(stream_chat(llm, HELLO)).strip()  # would deadlock if the lock were held
+
+
 def test_default_model_is_the_1_5b_and_answers():
     llm = get_llm(Settings(llm="local", llm_model=None, max_tokens=16))
     assert llm.metadata.model_name == MODELS[DEFAULT_MODEL].filename

@@ -1,0 +1,312 @@
+"""Retrieval quality on eval/gold.jsonl: which configs find the gold evidence, how high, how fast.
+
+A result is relevant when its chunk's span [start, end) in the original seed file overlaps the span of
+a gold `evidence` (an exact substring of that file; any occurrence counts). Ranks are 1-based. Metrics
+work on `matches`: for each ranked result, the indices of the item's gold sources it hits.
+
+`vanilla` is the honest baseline: llama-index defaults (SimpleDirectoryReader on the raw files, the
+default SentenceSplitter, an in-memory VectorStoreIndex) with the same embedder, dense only.
+Heavy imports (llama-index, the retrievers) happen inside functions so the CLI stays fast to start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.config import REPO_ROOT, Settings
+from rag.errors import RagError
+
+if TYPE_CHECKING:
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+GOLD_PATH = REPO_ROOT / "eval" / "gold.jsonl"
+REPORTS_DIR = REPO_ROOT / "eval" / "reports"
+CONFIGS = ("vanilla", "dense", "bm25", "hybrid", "hybrid+rerank")
+HIT_CUTOFFS = (1, 3, 5, 10)
+MISS_AT = 5  # a question is listed as missed when no relevant result is in the top 5
+
+Span = tuple[str, int, int]  # (file, start, end) with end exclusive
+Matches = list[frozenset[int]]  # per ranked result: indices of the gold sources it hits
+Search = Callable[[str], "list[NodeWithScore]"]
+
+
+# Gold data ---------------------------------------------------------------------------------------
+
+
+def load_gold(path: Path) -> list[dict[str, Any]]:
+    """Every item of a gold JSONL file; a missing file or a bad line is a RagError naming it."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as exc:
+        raise RagError(f"gold file {path} not found; pass --gold FILE") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RagError(f"cannot read gold file {path}: {exc}") from exc
+    items = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RagError(f"{path} line {number} is not valid JSON: {exc}") from exc
+        if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+            raise RagError(f'{path} line {number}: expected an object with a "question" string')
+        items.append(item)
+    return items
+
+
+def answerable(item: dict[str, Any]) -> bool:
+    return not item.get("should_abstain") and bool(item.get("sources"))
+
+
+def source_spans(source: dict[str, str], seeds_dir: Path) -> list[Span]:
+    """Every occurrence of one gold source's evidence in its original seed file."""
+    file, evidence = source["file"], source["evidence"]
+    try:
+        text = (Path(seeds_dir) / file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RagError(f"gold source file {file} is not readable in {seeds_dir}: {exc}") from exc
+    spans = []
+    start = text.find(evidence)
+    while start >= 0 and evidence:
+        spans.append((file, start, start + len(evidence)))
+        start = text.find(evidence, start + 1)
+    if not spans:
+        raise RagError(f"gold evidence not found verbatim in {file}: {evidence[:80]!r}; fix eval/gold.jsonl")
+    return spans
+
+
+def evidence_spans(item: dict[str, Any], seeds_dir: Path) -> list[Span]:
+    """The spans of all of an item's gold evidence, in the original seed files."""
+    return [span for source in item.get("sources", []) for span in source_spans(source, seeds_dir)]
+
+
+def overlaps(file: str, start: int, end: int, spans: Iterable[Span]) -> bool:
+    """Does [start, end) in `file` share at least one character with any of the spans?"""
+    return any(file == f and start < e and s < end for f, s, e in spans)
+
+
+def match(results: list[Span], sources: list[list[Span]]) -> Matches:
+    """For each result span, the indices of the gold sources (each a list of spans) it overlaps."""
+    return [frozenset(i for i, spans in enumerate(sources) if overlaps(*result, spans)) for result in results]
+
+
+# Metrics -----------------------------------------------------------------------------------------
+
+
+def first_relevant(matches: Matches) -> int | None:
+    return next((rank for rank, hit in enumerate(matches, 1) if hit), None)
+
+
+def hit_at(matches: Matches, k: int) -> float:
+    rank = first_relevant(matches)
+    return float(rank is not None and rank <= k)
+
+
+def reciprocal_rank(matches: Matches, k: int) -> float:
+    rank = first_relevant(matches[:k])
+    return 1.0 / rank if rank else 0.0
+
+
+def ndcg(matches: Matches, n_sources: int, k: int) -> float:
+    """Binary gains; each gold source is credited once, to the first result that hits it."""
+    credited: set[int] = set()
+    dcg = 0.0
+    for rank, hit in enumerate(matches[:k], 1):
+        new = sorted(hit - credited)
+        if new:
+            credited.add(new[0])
+            dcg += 1.0 / math.log2(rank + 1)
+    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(n_sources, k) + 1))
+    return dcg / ideal if ideal else 0.0
+
+
+def recall(matches: Matches, n_sources: int, k: int) -> float:
+    """The fraction of gold sources hit anywhere in the top k."""
+    found = frozenset().union(*matches[:k])
+    return len(found) / n_sources if n_sources else 0.0
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    position = (len(ordered) - 1) * p / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def summarize(rows: list[dict[str, Any]], k: int) -> dict[str, float]:
+    """Mean metrics and latency percentiles over the per-question rows of one config."""
+    n = len(rows) or 1
+    ranks = [row["rank"] for row in rows]
+    summary = {f"hit@{c}": sum(r is not None and r <= c for r in ranks) / n for c in cutoffs(k)}
+    summary[f"mrr@{k}"] = sum(1.0 / r for r in ranks if r is not None and r <= k) / n
+    summary[f"ndcg@{k}"] = sum(row["ndcg"] for row in rows) / n
+    summary[f"recall@{k}"] = sum(row["recall"] for row in rows) / n
+    latencies = [row["ms"] for row in rows]
+    summary["p50_ms"] = percentile(latencies, 50)
+    summary["p95_ms"] = percentile(latencies, 95)
+    return summary
+
+
+def cutoffs(k: int) -> list[int]:
+    return sorted({c for c in HIT_CUTOFFS if c <= k} | {k})
+
+
+# Running the configs -----------------------------------------------------------------------------
+
+
+def evaluate_retrieval(
+    settings: Settings,
+    gold_path: Path = GOLD_PATH,
+    configs: Iterable[str] = CONFIGS,
+    k: int = 10,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run every config over the answerable gold questions; the report that eval_report writes out."""
+    configs = check_configs(configs)
+    items = load_gold(gold_path)
+    questions = [item for item in items if answerable(item)]
+    if not questions:
+        raise RagError(f"{gold_path} has no answerable items with sources to evaluate")
+    sources = [[source_spans(s, settings.seeds_dir) for s in item["sources"]] for item in questions]
+    report: dict[str, Any] = {
+        "k": k,
+        "gold": str(gold_path),
+        "index": settings.chroma_url or str(settings.index_dir),
+        "seeds": str(settings.seeds_dir),
+        "embed_model": settings.embed_model,
+        "questions": len(questions),
+        "skipped": [item.get("id") for item in items if not answerable(item)],
+        "configs": {},
+    }
+    for name in configs:
+        search = make_search(name, settings, k, progress)
+        rows = run_config(name, search, questions, sources, k, progress)
+        report["configs"][name] = {"metrics": summarize(rows, k), "questions": rows}
+    return report
+
+
+def check_configs(configs: Iterable[str]) -> list[str]:
+    names = [c.strip() for c in configs if c.strip()]
+    unknown = [c for c in names if c not in CONFIGS]
+    if unknown or not names:
+        raise RagError(f"unknown config(s) {', '.join(unknown) or '(none)'}; choose from: {', '.join(CONFIGS)}")
+    return list(dict.fromkeys(names))
+
+
+def make_search(name: str, settings: Settings, k: int, progress: bool) -> Search:
+    if name == "vanilla":
+        return vanilla_search(settings, k, progress)
+    from rag.retrieval import get_retriever
+
+    retriever = get_retriever(settings)
+    return lambda question: retriever.retrieve(question, k, name)
+
+
+def run_config(
+    name: str,
+    search: Search,
+    questions: list[dict[str, Any]],
+    sources: list[list[list[Span]]],
+    k: int,
+    progress: bool,
+) -> list[dict[str, Any]]:
+    from tqdm import tqdm
+
+    search(questions[0]["question"])  # warm-up: caches, lazy loads and first-call overheads are not timed
+    rows = []
+    for item, item_sources in tqdm(list(zip(questions, sources)), desc=name, disable=not progress, unit="q"):
+        started = time.perf_counter()
+        results = search(item["question"])
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        matches = match([result_span(r) for r in results], item_sources)
+        rows.append(question_row(item, results, matches, len(item_sources), k, elapsed_ms))
+    return rows
+
+
+def question_row(
+    item: dict[str, Any], results: list[NodeWithScore], matches: Matches, n_sources: int, k: int, ms: float
+) -> dict[str, Any]:
+    top = results[0].node if results else None
+    return {
+        "id": item.get("id"),
+        "question": item["question"],
+        "gold_files": sorted({s["file"] for s in item["sources"]}),
+        "rank": first_relevant(matches),
+        "relevant_ranks": [rank for rank, hit in enumerate(matches, 1) if hit],
+        "ndcg": ndcg(matches, n_sources, k),
+        "recall": recall(matches, n_sources, k),
+        "ms": round(ms, 3),
+        "top1": None
+        if top is None
+        else {
+            "file": top.metadata.get("file"),
+            "title": top.metadata.get("title"),
+            "start": top.metadata.get("start"),
+            "end": top.metadata.get("end"),
+            "text": " ".join(top.get_content().split())[:100],
+        },
+    }
+
+
+def result_span(result: NodeWithScore) -> Span:
+    meta = result.node.metadata
+    return str(meta["file"]), int(meta["start"]), int(meta["end"])
+
+
+# The llama-index defaults baseline ---------------------------------------------------------------
+
+
+def vanilla_search(settings: Settings, k: int, progress: bool = True) -> Search:
+    """Dense top-k over default SentenceSplitter chunks of the raw files, in memory."""
+    from llama_index.core import VectorStoreIndex
+
+    from rag.embedding import get_embedder
+
+    nodes = vanilla_nodes(settings.seeds_dir)
+    index = VectorStoreIndex(nodes, embed_model=get_embedder(settings), show_progress=progress)
+    retriever = index.as_retriever(similarity_top_k=k)
+    return retriever.retrieve
+
+
+def vanilla_nodes(seeds_dir: Path) -> list[TextNode]:
+    """The raw seed files split by llama-index's default SentenceSplitter, with file/start/end added."""
+    from llama_index.core import SimpleDirectoryReader
+    from llama_index.core.node_parser import SentenceSplitter
+
+    # It warns per file that optional PDF/DOCX readers are missing; the seeds are plain text.
+    logging.getLogger("llama_index.core.readers.file.base").setLevel(logging.ERROR)
+    documents = SimpleDirectoryReader(str(seeds_dir)).load_data()
+    nodes = SentenceSplitter().get_nodes_from_documents(documents)
+    texts = {doc.metadata["file_name"]: doc.text for doc in documents}
+    for node in nodes:
+        add_span(node, texts[node.metadata["file_name"]])
+    return nodes
+
+
+def add_span(node: TextNode, text: str) -> None:
+    """Give a vanilla node the project's file/start/end keys, hidden from the embedder and the LLM.
+
+    SimpleDirectoryReader keeps a text file as-is, so the splitter's offsets index the raw file; if a
+    future splitter changes that, the chunk is found by its opening characters instead.
+    """
+    content = node.get_content()
+    start, end = node.start_char_idx, node.end_char_idx
+    if start is None or end is None or text[start:end] != content:
+        start = text.find(content[:200])
+        if start < 0:
+            raise RagError(f"cannot locate a vanilla chunk in {node.metadata['file_name']}")
+        end = start + len(content)
+    node.metadata.update(file=node.metadata["file_name"], start=start, end=end)
+    for keys in (node.excluded_embed_metadata_keys, node.excluded_llm_metadata_keys):
+        keys.extend(key for key in ("file", "start", "end") if key not in keys)

@@ -1,0 +1,28 @@
+"""Key terms of a text: stemmed content words and numbers, for lexical support checks."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import Stemmer
+from llama_index.core.utils import globals_helper
+
+WORD = re.compile(r"[\w$£€%]+(?:[.,]\d+)*")
+# Question words and fillers that say nothing about the content asked for.
+FILLER = set(globals_helper.stopwords) | {  # NLTK's list, shipped inside llama-index-core
+    "what", "when", "where", "who", "whom", "why", "how", "which", "did", "does", "do", "say", "said",
+    "tell", "many", "much", "according", "also", "would", "could", "us", "me", "please", "happen", "happened",
+}  # fmt: skip
+_stemmer = Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=8192)
+def key_terms(text: str) -> frozenset[str]:
+    words = (w.lower().strip(".,") for w in WORD.findall(text.replace("’", "'")))
+    return frozenset(_stemmer.stemWord(w) for w in words if w not in FILLER and (len(w) > 1 or w.isdigit()))
+
+
+def numbers(text: str) -> frozenset[str]:
+    """Numbers as written without separators: "40,000" and "40000" compare equal."""
+    return frozenset(n.replace(",", "") for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text))
