@@ -168,3 +168,148 @@ def retrieve(
         if heading:
             click.echo(f"    {heading}")
         click.echo(f"    {res['text'][:400]}{'…' if len(res['text']) > 400 else ''}\n")
+
+
+def answer_dict(item_id: Any, question: str, ans: Any) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "question": question,
+        "answer": ans.text,
+        "abstained": ans.abstained,
+        "extractive": ans.extractive,
+        "citations": [c.as_dict() for c in ans.citations],
+        "unsupported": ans.unsupported,
+        "notice": ans.notice,
+        "timings": {
+            "retrieve_ms": ans.timings.get("retrieve_ms"),
+            "first_token_ms": ans.timings.get("first_token_ms"),
+            "total_ms": ans.timings.get("total_ms"),
+        },
+    }
+
+
+def print_answer(ans: Any, streamed: bool) -> None:
+    """After streaming the raw text: the checked answer (if it changed) and its sources."""
+    if ans.extractive:
+        click.secho(f"\n[extracted from the sources: {ans.notice}]", fg="yellow")
+        click.echo(ans.text)
+    elif ans.abstained:
+        if not streamed:
+            click.echo(ans.text)
+        click.secho("[no answer in the documents]", fg="yellow")
+    else:
+        click.echo(f"\n\n{ans.text}" if streamed else ans.text)
+    for sentence in ans.unsupported:
+        click.secho(f"[unverified: not supported by the sources] {sentence}", fg="yellow")
+    for c in ans.citations:
+        meta = c.as_dict()
+        where = " | ".join(str(x) for x in (meta["title"], meta["date"]) if x)
+        click.secho(f"[{c.n}] {meta['file']} [{meta['start']}:{meta['end']}] {where}", bold=True)
+        click.echo(f"    {meta['text']}")
+
+
+llm_option = click.option("--llm", type=click.Choice(["local", "openai"]), help="LLM backend [default: local].")
+
+
+@main.command()
+@click.argument("question", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--batch", type=click.Path(path_type=Path), help='JSONL of {"id", "question", "history"?}: JSONL out.')
+@click.option("-k", "k", type=int, default=None, help="Passages to retrieve [default: 5].")
+@retriever_option
+@llm_option
+@click.pass_context
+@fail_cleanly
+def ask(
+    ctx: click.Context,
+    question: str | None,
+    as_json: bool,
+    batch: Path | None,
+    k: int | None,
+    retriever: str | None,
+    llm: str | None,
+) -> None:
+    """Answer QUESTION from the documents, with numbered citations (streams the answer)."""
+    from rag.answer import Done, Token, answer, stream_answer
+    from rag.retrieval import check_question
+
+    if (question is None) == (batch is None):
+        raise RagError("give either a QUESTION or --batch FILE")
+    settings = settings_from(ctx, llm=llm)
+    if batch is not None:
+        for item, error in read_batch(batch):
+            try:
+                if error:
+                    raise RagError(error)
+                history = item.get("history") or []
+                out = answer_dict(
+                    item.get("id"),
+                    item["question"],
+                    answer(item["question"], history, settings, k=k, retriever=retriever),
+                )
+            except RagError as exc:
+                out = {"id": item.get("id"), "question": item.get("question"), "error": str(exc)}
+                click.echo(f"error: {exc}", err=True)
+            click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    check_question(question or "")
+    if as_json:
+        result = answer(question or "", None, settings, k=k, retriever=retriever)
+        click.echo(json.dumps(answer_dict(None, question or "", result), ensure_ascii=False))
+        return
+    for event in stream_answer(question or "", None, settings, k=k, retriever=retriever):
+        if isinstance(event, Token):
+            click.echo(event.text, nl=False)
+        elif isinstance(event, Done):
+            print_answer(event.answer, streamed=bool(event.answer.timings.get("first_token_ms")))
+
+
+@main.command()
+@retriever_option
+@llm_option
+@click.pass_context
+@fail_cleanly
+def chat(ctx: click.Context, retriever: str | None, llm: str | None) -> None:
+    """Chat in the terminal; follow-up questions use the conversation so far. Ctrl-D to quit."""
+    from rag.answer import Done, Token, stream_answer
+
+    settings = settings_from(ctx, llm=llm)
+    history: list[dict[str, str]] = []
+    click.echo("Ask about the documents (empty line or Ctrl-D to quit).")
+    while True:
+        try:
+            question = input("\nyou> ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        try:
+            for event in stream_answer(question, history, settings, retriever=retriever):
+                if isinstance(event, Token):
+                    click.echo(event.text, nl=False)
+                elif isinstance(event, Done):
+                    print_answer(event.answer, streamed=bool(event.answer.timings.get("first_token_ms")))
+                    history += [
+                        {"role": "user", "content": question},
+                        {"role": "assistant", "content": event.answer.text},
+                    ]
+        except RagError as exc:
+            click.echo(f"error: {exc}", err=True)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (loopback by default).")
+@click.option("--port", default=7860, show_default=True, type=int, help="Port.")
+@click.option("--auth", help="Require a login, as USER:PASS.")
+@click.option("--share", is_flag=True, help="Also open a public Gradio share link (off by default).")
+@llm_option
+@click.pass_context
+@fail_cleanly
+def serve(ctx: click.Context, host: str, port: int, auth: str | None, share: bool, llm: str | None) -> None:
+    """Open the chat in a browser (builds the index first if needed)."""
+    from ui.app import serve as run_server
+
+    if auth is not None and ":" not in auth:
+        raise RagError("--auth must look like USER:PASS")
+    credentials = tuple(auth.split(":", 1)) if auth else None
+    run_server(settings_from(ctx, llm=llm), host=host, port=port, auth=credentials, share=share)
