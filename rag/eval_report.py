@@ -59,8 +59,9 @@ def markdown(report: dict[str, Any]) -> str:
                 f"recall@{k}: fraction of an item's gold sources hit in the top {k}. All averaged over questions.",
                 "- Latency: milliseconds per question after one untimed warm-up query per config, on this machine.",
                 "- `vanilla`: llama-index defaults (SimpleDirectoryReader on the raw files, default SentenceSplitter, "
-                "in-memory VectorStoreIndex), the same embedder, dense top-k. The others are `rag retrieve "
-                "--retriever CONFIG` over the project's index.",
+                "in-memory VectorStoreIndex), the same embedder, dense top-k. MiniLM reads at most 256 word pieces, "
+                "so only the opening of each default 1024-token chunk is embedded.",
+                "- The other configs are `rag retrieve --retriever CONFIG` over the project's index.",
             ]
         ),
         f"## Missed at hit@{MISS_AT}",

@@ -237,7 +237,6 @@ def run_config(
 def question_row(
     item: dict[str, Any], results: list[NodeWithScore], matches: Matches, n_sources: int, k: int, ms: float
 ) -> dict[str, Any]:
-    top = results[0].node if results else None
     return {
         "id": item.get("id"),
         "question": item["question"],
@@ -247,16 +246,14 @@ def question_row(
         "ndcg": ndcg(matches, n_sources, k),
         "recall": recall(matches, n_sources, k),
         "ms": round(ms, 3),
-        "top1": None
-        if top is None
-        else {
-            "file": top.metadata.get("file"),
-            "title": top.metadata.get("title"),
-            "start": top.metadata.get("start"),
-            "end": top.metadata.get("end"),
-            "text": " ".join(top.get_content().split())[:100],
-        },
+        "top1": describe(results[0].node) if results else None,
     }
+
+
+def describe(node: TextNode) -> dict[str, Any]:
+    """Enough of a result for a human to see what came first instead of the gold passage."""
+    shown = {key: node.metadata.get(key) for key in ("file", "title", "start", "end")}
+    return shown | {"text": " ".join(node.get_content().split())[:100]}
 
 
 def result_span(result: NodeWithScore) -> Span:
