@@ -313,3 +313,8 @@ def serve(ctx: click.Context, host: str, port: int, auth: str | None, share: boo
         raise RagError("--auth must look like USER:PASS")
     credentials = tuple(auth.split(":", 1)) if auth else None
     run_server(settings_from(ctx, llm=llm), host=host, port=port, auth=credentials, share=share)
+
+
+from rag.cli_eval import eval_group  # noqa: E402  (imports rag.cli lazily inside its commands)
+
+main.add_command(eval_group, "eval")

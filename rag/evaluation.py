@@ -258,6 +258,8 @@ def describe(node: TextNode) -> dict[str, Any]:
 
 def result_span(result: NodeWithScore) -> Span:
     meta = result.node.metadata
+    if not {"file", "start", "end"} <= meta.keys():
+        raise RagError(f"chunk {result.node.node_id} has no file/start/end metadata; run `rag ingest --rebuild`")
     return str(meta["file"]), int(meta["start"]), int(meta["end"])
 
 

@@ -177,7 +177,8 @@ def _load_llama(path: str) -> tuple[Llama, threading.Lock]:
             try:
                 llama = Llama(model_path=path, n_ctx=CONTEXT_WINDOW, n_threads=N_THREADS, verbose=False)
             except (ValueError, RuntimeError) as exc:
-                raise LLMError(f"Could not load the model {path}: {exc}") from None
+                hint = "set RAG_LLM_MODEL to a valid GGUF file or to one of " + ", ".join(MODELS)
+                raise LLMError(f"Could not load the model {path} ({exc}); {hint}") from None
             _LLAMAS[path] = (llama, threading.Lock())
         return _LLAMAS[path]
 

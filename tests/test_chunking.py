@@ -10,11 +10,11 @@ from llama_index.core.schema import MetadataMode, TextNode
 from transformers import AutoTokenizer
 
 from rag.chunking import chunk_documents
-from rag.config import REPO_ROOT, Settings
+from rag.config import Settings
 from rag.documents import SourceDoc, load_seeds
 from rag.embedding import PACKAGED_MODELS, get_embedder
+from tests.conftest import SEEDS
 
-SEEDS = REPO_ROOT / "seeds"
 PLAIN = ["000_0fc9fab1ffc6223a.txt", "001_dba3cdc016d1cf37.txt", "003_51635e4d9e4636c5.txt", "004_03cfe2dca04b571e.txt"]
 
 
@@ -73,7 +73,9 @@ def test_every_chunk_is_found_verbatim_in_its_span(docs: dict[str, SourceDoc], n
 
 
 @pytest.mark.parametrize("name", PLAIN)
-def test_plain_seed_span_is_exactly_the_chunk_text(docs: dict[str, SourceDoc], nodes: list[TextNode], name: str) -> None:
+def test_plain_seed_span_is_exactly_the_chunk_text(
+    docs: dict[str, SourceDoc], nodes: list[TextNode], name: str
+) -> None:
     original = docs[name].text
     mine = [n for n in nodes if n.metadata["file"] == name]
     assert mine

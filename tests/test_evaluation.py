@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import SEEDS, run_cli
 from llama_index.core.schema import MetadataMode
 
 from rag.cli_eval import eval_group
@@ -30,6 +29,7 @@ from rag.evaluation import (
     reciprocal_rank,
     vanilla_nodes,
 )
+from tests.conftest import SEEDS, run_cli
 
 NOTHING: frozenset[int] = frozenset()
 FIRST = frozenset({0})

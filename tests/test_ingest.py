@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from rag.chunking import chunk_documents
-from rag.config import REPO_ROOT, Settings
+from rag.config import Settings
 from rag.documents import DocumentError, load_seeds
 from rag.embedding import get_embedder
 from rag.ingest import IngestReport, ingest
 from rag.store import StoreError, connect, open_collection
+from tests.conftest import SEEDS, free_port
 
-SEEDS = REPO_ROOT / "seeds"
 F000 = "000_0fc9fab1ffc6223a.txt"
 F003 = "003_51635e4d9e4636c5.txt"
 F004 = "004_03cfe2dca04b571e.txt"
@@ -241,14 +241,6 @@ def test_rebuild_of_a_healthy_index_gives_the_same_chunks(small_index: tuple[Set
 
     assert report.added == first.chunks and report.removed == 0
     assert set(stored(settings)) == set(before)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_unreachable_chroma_server_fails_fast(small_seeds: Path, tmp_path: Path) -> None:

@@ -83,7 +83,7 @@ def server_url(fast_model: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     finally:
         proc.terminate()
         try:
-            proc.wait(5)
+            proc.wait(2)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -1,0 +1,184 @@
+"""Answers and sources -> HTML for the chat and the sources panel. Pure functions, no Gradio.
+
+Everything from the documents or the model is HTML-escaped here, once, before any markup is added.
+A citation `[n]` of answer number `turn` links to the source card `id="src-{turn}-{n}"`; the card
+shows the whole chunk with the cited passage in a <mark>.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from html import escape
+
+from llama_index.core.schema import NodeWithScore, TextNode
+
+from rag.answer import Answer
+from rag.evidence import Passage
+
+MARKER = re.compile(r"\[(\d+)\]")
+
+INTRO = (
+    '<div class="sources-empty"><p><b>Sources</b> appear here as soon as a question is asked.</p>'
+    "<p>Click a citation like <span class='cite-demo'>[1]</span> in an answer to jump to the passage "
+    "it comes from, highlighted in its document.</p></div>"
+)
+
+
+# ---- the chat -------------------------------------------------------------------------------------
+
+
+def pending(text: str) -> str:
+    """The assistant's message while retrieving or writing (the model's raw text, escaped)."""
+    return f'<div class="answer streaming">{escape(text)}<span class="caret"></span></div>'
+
+
+def status(text: str) -> str:
+    return f'<div class="answer streaming"><span class="status">{escape(text)}</span></div>'
+
+
+def error(message: str) -> str:
+    return f'<div class="answer failed"><span class="badge error">Error</span> {escape(message)}</div>'
+
+
+def answer_html(answer: Answer, turn: int) -> str:
+    """The verified answer: badges, text with clickable citations, unsupported sentences flagged."""
+    text = escape(answer.text)
+    for sentence in answer.unsupported:
+        quoted = escape(sentence)
+        if quoted:
+            text = text.replace(
+                quoted, f'<span class="unsupported" title="No source supports this sentence">{quoted}</span>', 1
+            )
+    known = {c.n for c in answer.citations}
+
+    def link(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        if n not in known:
+            return match.group(0)
+        return f'<a href="#src-{turn}-{n}" class="cite" data-turn="{turn}" data-n="{n}">[{n}]</a>'
+
+    text = MARKER.sub(link, text)
+    notes = []
+    if answer.notice:
+        notes.append(f'<div class="notice">{escape(answer.notice[0].upper() + answer.notice[1:])}.</div>')
+    if answer.unsupported:
+        count = len(answer.unsupported)
+        notes.append(
+            f'<div class="notice">⚠ {count} sentence{"s" if count > 1 else ""} not supported by the sources '
+            "(underlined in red): check before relying on it.</div>"
+        )
+    return f'<div class="answer">{badges(answer)}<p>{text}</p>{"".join(notes)}</div>'
+
+
+def badges(answer: Answer) -> str:
+    out = []
+    if answer.abstained:
+        out.append('<span class="badge abstained">No answer in the documents</span>')
+    if answer.extractive:
+        out.append('<span class="badge extractive">Extractive: quoted from the sources</span>')
+    if answer.unsupported:
+        out.append('<span class="badge unsupported">Partly unsupported</span>')
+    return f'<div class="badges">{"".join(out)}</div>' if out else ""
+
+
+# ---- the sources panel ----------------------------------------------------------------------------
+
+
+def evidence_html(question: str, hits: list[NodeWithScore], passages: list[Passage]) -> str:
+    """What the model is reading, shown while it writes: its numbered passages, then the other chunks."""
+    cards = [card(p.node, [p.text], f"{i}", "") for i, p in enumerate(passages, 1)]
+    used = {p.node.node_id for p in passages}
+    others = [h.node for h in hits if h.node.node_id not in used]
+    head = f'<div class="turn-head"><span class="q">{escape(question)}</span>'
+    head += '<span class="state">reading these passages…</span></div>'
+    if not passages:
+        cards = ['<p class="none">No passage looks relevant.</p>']
+    return f'<section class="turn live">{head}{"".join(cards)}{collapsed(others, "other retrieved")}</section>'
+
+
+def sources_html(question: str, answer: Answer, turn: int) -> str:
+    """Every cited passage as a card (id src-TURN-N), then the uncited retrieved chunks, collapsed."""
+    marks: dict[str, list[str]] = defaultdict(list)
+    for c in answer.citations:
+        marks[c.passage.node.node_id].append(c.passage.text)
+    cards = [
+        card(c.passage.node, marks[c.passage.node.node_id], str(c.n), f"src-{turn}-{c.n}", c.passage.text)
+        for c in answer.citations
+    ]
+    others = [h.node for h in answer.hits if h.node.node_id not in marks]
+    head = f'<div class="turn-head"><span class="q">{escape(question)}</span>'
+    head += f'<span class="state">{len(cards)} cited</span></div>' if cards else "</div>"
+    if not cards:
+        cards = ['<p class="none">Nothing cited: the retrieved passages are below.</p>']
+    label = "retrieved, not cited" if answer.citations else "retrieved"
+    return f'<section class="turn">{head}{"".join(cards)}{collapsed(others, label)}</section>'
+
+
+def panel(turns: list[str]) -> str:
+    """The newest answer's sources open; earlier ones collapsed but still linkable."""
+    if not turns:
+        return INTRO
+    newest, earlier = turns[-1], turns[-2::-1]
+    older = "".join(f'<details class="earlier"><summary>Earlier answer</summary>{t}</details>' for t in earlier)
+    return f'<div class="sources">{newest}{older}</div>'
+
+
+def card(node: TextNode, highlights: list[str], label: str, anchor: str, focus: str | None = None) -> str:
+    meta = node.metadata
+    title = meta.get("title")
+    when = meta.get("when") or str(meta.get("date") or "")[:10] or "undated"
+    ident = f' id="{escape(anchor)}"' if anchor else ""
+    heading = f'<div class="title">{escape(str(title))}</div>' if title else ""
+    return (
+        f'<article class="card"{ident} data-file="{escape(str(meta["file"]))}">'
+        f'<div class="card-head"><span class="num">{escape(label)}</span>{heading}</div>'
+        f'<div class="meta"><span class="file">{escape(str(meta["file"]))}</span> · {escape(str(when))}</div>'
+        f'<p class="chunk">{highlight(node.get_content(), highlights, focus)}</p></article>'
+    )
+
+
+def highlight(text: str, spans: list[str], focus: str | None = None) -> str:
+    """The chunk, escaped, with each passage (an exact substring of it) in a <mark>."""
+    found = sorted({(text.find(s), s) for s in spans if s and text.find(s) >= 0})
+    out, cursor = [], 0
+    for start, span in found:
+        if start < cursor:  # overlapping passages: the first one already covers it
+            continue
+        css = ' class="focus"' if span == focus else ""
+        out += [escape(text[cursor:start]), f"<mark{css}>{escape(span)}</mark>"]
+        cursor = start + len(span)
+    out.append(escape(text[cursor:]))
+    return "".join(out)
+
+
+def collapsed(nodes: list[TextNode], label: str) -> str:
+    if not nodes:
+        return ""
+    cards = "".join(card(n, [], "·", "") for n in nodes)
+    return f'<details class="more"><summary>{len(nodes)} more {label}</summary>{cards}</details>'
+
+
+# ---- the "About these documents" tab ---------------------------------------------------------------
+
+
+def about_html(nodes: list[TextNode]) -> str:
+    """One row per seed file: its dates, chunk count and a few post titles, from the stored chunks."""
+    by_file: dict[str, list[TextNode]] = defaultdict(list)
+    for node in nodes:
+        by_file[node.metadata["file"]].append(node)
+    rows = []
+    for file, chunks in sorted(by_file.items()):
+        days = sorted({str(n.metadata.get("when") or "") for n in chunks if n.metadata.get("when")})
+        titles = list(dict.fromkeys(str(n.metadata["title"]) for n in chunks if n.metadata.get("title")))
+        topics = "; ".join(escape(t) for t in titles[:3]) + (f" (+{len(titles) - 3} more)" if len(titles) > 3 else "")
+        rows.append(
+            f"<tr><td class='file'>{escape(file)}</td><td>{escape(', '.join(days) or 'undated')}</td>"
+            f"<td class='n'>{len(chunks)}</td><td>{topics or '—'}</td></tr>"
+        )
+    return (
+        f"<p>{len(by_file)} documents, {len(nodes)} chunks in the index. Dates are those the documents "
+        "state; undated documents give none.</p><div class='table-wrap'><table class='about'>"
+        "<thead><tr><th>File</th><th>Date</th><th>Chunks</th><th>Some headlines</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
