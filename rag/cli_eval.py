@@ -47,3 +47,30 @@ def run_retrieval(options: dict[str, Any], gold: Path, k: int, configs: str, out
     click.echo(table(report))
     for path in write_reports(report, out):
         click.echo(f"wrote {path}")
+
+
+@eval_group.command()
+@click.option("--gold", type=click.Path(path_type=Path), default=GOLD_PATH, show_default=True, help="Gold JSONL.")
+@click.option("--out", type=click.Path(path_type=Path), default=REPORTS_DIR, show_default=True, help="Report folder.")
+@click.option("--limit", type=int, help="Only the first N gold questions [default: all].")
+@click.option("--llm", type=click.Choice(["local", "openai"]), help="LLM backend [default: RAG_LLM or local].")
+@click.option("--model", help="LLM model: qwen2.5-1.5b (default local), qwen2.5-0.5b, a GGUF path or a server name.")
+@click.pass_context
+def answers(ctx: click.Context, gold: Path, out: Path, limit: int | None, llm: str | None, model: str | None) -> None:
+    """Key-fact accuracy, citation precision/recall, abstention and latency; writes answers.md/.json/.png."""
+    from rag.cli import fail_cleanly
+
+    fail_cleanly(run_answers)(ctx.obj or {}, gold, out, limit, llm, model)
+
+
+def run_answers(
+    options: dict[str, Any], gold: Path, out: Path, limit: int | None, llm: str | None, model: str | None
+) -> None:
+    from rag.eval_answers import evaluate_answers
+    from rag.eval_report import answer_table, write_answer_reports
+
+    settings = get_settings(**options, llm=llm, llm_model=model)
+    report = evaluate_answers(settings, gold, limit)
+    click.echo(answer_table(report))
+    for path in write_answer_reports(report, out):
+        click.echo(f"wrote {path}")

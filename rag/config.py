@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", populate_by_name=True)
 
     # Data and store
     seeds_dir: Path = REPO_ROOT / "seeds"
@@ -19,9 +20,9 @@ class Settings(BaseSettings):
     collection: str = "rag_chunks"
     cache_dir: Path = Path.home() / ".cache" / "rag"
 
-    # Chunking: MiniLM truncates at 256 word pieces, so chunks stay well under ~200 words.
+    # Chunking: MiniLM truncates at 256 word pieces (~190 words of news text with a title), so chunks stay below.
     chunk_min_words: int = 80
-    chunk_max_words: int = 170
+    chunk_max_words: int = 160
     chunk_overlap_sentences: int = 1
 
     # Embedding
@@ -34,7 +35,10 @@ class Settings(BaseSettings):
 
     # LLM
     llm: str = "local"  # local | openai
-    llm_model: str | None = None  # GGUF path (local) or model name (openai)
+    llm_model: str | None = None  # local: qwen2.5-1.5b (default), qwen2.5-0.5b or a GGUF path; openai: model name
+    # The OpenAI SDK's own variable names, so an existing OpenAI setup just works.
+    openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL", "RAG_OPENAI_BASE_URL"))
+    openai_api_key: str | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY", "RAG_OPENAI_API_KEY"))
     llm_timeout: float = 60.0
     temperature: float = 0.1
     max_tokens: int = 256

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from chromadb.api.client import SharedSystemClient
 from llama_index.core.schema import MetadataMode, TextNode
 
 from rag.chunking import chunk_documents
@@ -51,6 +52,7 @@ def ingest(settings: Settings, rebuild: bool = False, progress: bool = True) -> 
     for warning in warnings:
         log.warning(warning)
     nodes = chunk_documents(docs, settings)
+    get_embedder(settings)  # fail on a bad model before a collection gets tagged with its name
     if rebuild:
         collection = fresh_collection(settings)
     else:
@@ -107,6 +109,7 @@ def fresh_collection(settings: Settings):
         aside = settings.index_dir.with_name(f"{settings.index_dir.name}.broken-{int(time.time())}")
         log.warning("index at %s is unreadable; moved it to %s", settings.index_dir, aside)
         shutil.move(str(settings.index_dir), aside)
+        SharedSystemClient.clear_system_cache()  # chroma caches one client per path, the broken one included
         client = connect(settings)
     name = f"{settings.collection}-rebuild"
     try:

@@ -37,6 +37,7 @@ from llama_index.core.llms import (
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 
 from rag.config import Settings, get_settings
+from rag.errors import RagError
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -47,7 +48,7 @@ CONTEXT_WINDOW = 4096
 N_THREADS = 2  # the target machine has 2 cores; more threads only add contention
 
 
-class LLMError(Exception):
+class LLMError(RagError):
     """A model or LLM server problem, with a one-line message a user can act on."""
 
 
@@ -256,11 +257,10 @@ def get_llm(settings: Settings) -> LLM:
     if settings.llm == "openai":
         from llama_index.llms.openai_like import OpenAILike
 
-        env = os.environ
-        api_base = getattr(settings, "openai_base_url", None) or env.get("OPENAI_BASE_URL")
+        api_base = settings.openai_base_url
         if not api_base:
             raise LLMError("RAG_LLM=openai needs OPENAI_BASE_URL, e.g. http://127.0.0.1:8080/v1")
-        api_key = getattr(settings, "openai_api_key", None) or env.get("OPENAI_API_KEY")
+        api_key = settings.openai_api_key
         return OpenAILike(
             # llama-cpp's server ignores the model name; real providers need RAG_LLM_MODEL.
             model=settings.llm_model or "default",

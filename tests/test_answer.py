@@ -75,9 +75,9 @@ def test_instruction_inside_a_document_is_not_obeyed(tmp_path, seeds_copy) -> No
     assert "BANANA" not in result.text.upper()
 
 
-def test_unavailable_llm_gives_an_extractive_cited_answer(settings: Settings, monkeypatch) -> None:
-    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
-    down = settings.model_copy(update={"llm": "openai", "llm_timeout": 5.0})
+def test_unavailable_llm_gives_an_extractive_cited_answer(settings: Settings) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    down = settings.model_copy(update={"llm": "openai", "openai_base_url": url, "llm_timeout": 5.0})
     result = answer("When did Russia leave Kherson?", settings=down)
     assert result.extractive
     assert "unreachable" in (result.notice or "")

@@ -7,6 +7,7 @@ from itertools import pairwise
 
 import pytest
 from llama_index.core.schema import MetadataMode, TextNode
+from llama_index.core.utils import globals_helper
 from transformers import AutoTokenizer
 
 from rag.chunking import chunk_documents
@@ -140,9 +141,7 @@ def overlap(a: str, b: str) -> str:
 def test_consecutive_chunks_of_a_section_overlap_by_at_most_one_sentence(
     nodes: list[TextNode], settings: Settings
 ) -> None:
-    from llama_index.core.utils import globals_helper
-
-    tokenizer = globals_helper.punkt_tokenizer
+    tokenizer = globals_helper.punkt_tokenizer  # the sentence splitter rag.chunking uses
     overlapping = 0
     for a, b in pairwise(nodes):
         same_section = all(a.metadata.get(k) == b.metadata.get(k) for k in ("file", "title", "date"))

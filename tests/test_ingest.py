@@ -13,7 +13,7 @@ import pytest
 from rag.chunking import chunk_documents
 from rag.config import Settings
 from rag.documents import DocumentError, load_seeds
-from rag.embedding import get_embedder
+from rag.embedding import EmbeddingError, get_embedder
 from rag.ingest import IngestReport, ingest
 from rag.store import StoreError, connect, open_collection
 from tests.conftest import SEEDS, free_port
@@ -199,6 +199,17 @@ def test_failed_ingest_leaves_the_previous_index_usable(
     hits = collection.query(query_embeddings=[question], n_results=2, include=["metadatas", "documents"])
     assert hits["metadatas"][0][0]["file"] == F000
     assert "Kakhovka dam" in " ".join(hits["documents"][0])
+
+
+def test_failed_first_ingest_leaves_no_index_behind(small_seeds: Path, tmp_path: Path) -> None:
+    """An ingest that fails (here: an unknown embedder) must not leave a collection that blocks the next one."""
+    settings = settings_for(small_seeds, tmp_path / "index")
+
+    with pytest.raises(EmbeddingError, match="no-such-model"):
+        ingest(settings.model_copy(update={"embed_model": "no-such-model"}), progress=False)
+
+    report = ingest(settings, progress=False)
+    assert report.added == report.chunks > 0
 
 
 # --- a store that cannot be used ---------------------------------------------------------------------------

@@ -70,7 +70,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                     show_label=False,
                     height="62vh",
                     min_height=320,
-                    buttons=["copy"],
+                    buttons=[],
                     feedback_options=None,
                     placeholder="Ask a question about the documents, or pick an example.",
                     examples=[{"text": q} for q in EXAMPLES],
@@ -84,7 +84,9 @@ def build_app(settings: Settings) -> gr.Blocks:
                     autofocus=True,
                 )
                 with gr.Row(elem_classes="under-box"):
-                    new_chat = gr.Button("New chat", size="sm", variant="secondary", elem_id="new-chat")
+                    new_chat = gr.Button(
+                        "New chat", size="sm", variant="secondary", elem_id="new-chat", scale=0, min_width=110
+                    )
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
                     llm = gr.Radio(list(LLM_BACKENDS), value=settings.llm, label="LLM backend", elem_id="llm")
                     retriever = gr.Dropdown(list(RETRIEVERS), value=settings.retriever, label="Retriever")
@@ -109,12 +111,13 @@ def build_app(settings: Settings) -> gr.Blocks:
         }
         question.submit(**ask)
         chatbot.example_select(pick_example, None, question, show_progress="hidden").then(**ask)
-        new_chat.click(
-            lambda: ([], render.INTRO, "", [], [], []),
-            None,
-            [chatbot, sources, question, history, shown, turns],
-            show_progress="hidden",
-        )
+        reset = {
+            "fn": lambda: ([], render.INTRO, "", [], [], []),
+            "outputs": [chatbot, sources, question, history, shown, turns],
+            "show_progress": "hidden",
+        }
+        new_chat.click(**reset)
+        chatbot.clear(**reset)  # the chat's own trash icon starts a new chat too
     return app
 
 

@@ -1,0 +1,268 @@
+"""Answer quality on eval/gold.jsonl: are the key facts stated, is the gold evidence cited, does the bot
+abstain when (and only when) it should, and how long does it take.
+
+Each gold item is answered from scratch (no history) by `rag.answer.stream_answer`, the generator that
+`answer()` and `rag ask` consume, so the answer is the one a user gets. The stream also shows what the
+final Answer hides: the passages the model saw and the text it wrote before the citation check. So
+every wrong answer can be traced to the step that lost it (see `stage`).
+
+Spans are compared as in rag.evaluation: [start, end) in the original seed file, any shared character.
+Heavy imports (the answer pipeline, the model) happen inside functions so the CLI stays fast to start.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.citations import MARKER
+from rag.config import Settings
+from rag.errors import RagError
+from rag.evaluation import GOLD_PATH, Span, load_gold, overlaps, percentile, result_span, source_spans
+
+if TYPE_CHECKING:
+    from rag.answer import Answer
+    from rag.evidence import Passage
+
+Sources = list[list[Span]]  # per gold source of an item: every occurrence of its evidence
+QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "′": "'", "“": '"', "”": '"', "„": '"', "″": '"'})
+THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # "40,000" -> "40000"; "3,5" and "1,23" stay
+LLM_FAILED = "showing the best matching passages instead"  # the end of rag.answer's notice when the LLM fails
+KINDS = ("llm", "extractive", "abstained")
+
+
+# Key facts ---------------------------------------------------------------------------------------
+
+
+def normalise(text: str) -> str:
+    """Lower case, straight quotes, single spaces, no thousands separators, no [n] citation markers."""
+    text = THOUSANDS.sub("", MARKER.sub(" ", text).translate(QUOTES).lower())
+    return " ".join(text.split())
+
+
+def occurs(alternative: str, text: str) -> bool:
+    """Is the alternative in the (normalised) text? A number must not be part of a longer one: "6" is not
+    in "16" or "6.9"."""
+    needle = normalise(alternative)
+    if not needle:
+        return False
+    pattern = re.escape(needle)
+    if needle[0].isdigit():
+        pattern = r"(?<!\d)(?<!\d\.)" + pattern
+    if needle[-1].isdigit():
+        pattern += r"(?!\d)(?![.,]\d)"
+    return re.search(pattern, text) is not None
+
+
+def missing_facts(key_facts: list[list[str]], answer: str) -> list[list[str]]:
+    """The key facts (each a list of alternatives) of which no alternative occurs in the answer."""
+    text = normalise(answer)
+    return [alternatives for alternatives in key_facts if not any(occurs(a, text) for a in alternatives)]
+
+
+def has_key_facts(key_facts: list[list[str]], answer: str) -> bool:
+    return not missing_facts(key_facts, answer)
+
+
+# Citations ---------------------------------------------------------------------------------------
+
+
+def citation_span(citation: dict[str, Any], chunk: bool = False) -> Span:
+    """A citation (Citation.as_dict()) as a span: the cited passage, or with chunk=True its whole chunk."""
+    start, end = ("chunk_start", "chunk_end") if chunk else ("start", "end")
+    return str(citation["file"]), int(citation[start]), int(citation[end])
+
+
+def cites_gold(citation: dict[str, Any], sources: Sources, chunk: bool = False) -> bool:
+    return any(overlaps(*citation_span(citation, chunk), spans) for spans in sources)
+
+
+def covered(sources: Sources, citations: list[dict[str, Any]], chunk: bool = False) -> list[bool]:
+    """Per gold source: does some citation overlap one of its occurrences?"""
+    return [any(overlaps(*citation_span(c, chunk), spans) for c in citations) for spans in sources]
+
+
+# Abstention and summary ----------------------------------------------------------------------------
+
+
+def ratio(part: float, whole: float) -> float | None:
+    """None when there is nothing to measure, so "no data" never reads as a score of 0."""
+    return part / whole if whole else None
+
+
+def abstention_scores(should: list[bool], did: list[bool]) -> dict[str, Any]:
+    """Precision, recall and F1 with "should abstain" as the positive class, plus the confusion counts."""
+    tp = sum(s and d for s, d in zip(should, did))
+    fp = sum(d and not s for s, d in zip(should, did))
+    fn = sum(s and not d for s, d in zip(should, did))
+    precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
+    f1 = None
+    if precision is not None and recall is not None:
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "abstention_precision": precision,
+        "abstention_recall": recall,
+        "abstention_f1": f1,
+        "abstention_tp": tp,
+        "abstention_fp": fp,
+        "abstention_fn": fn,
+        "abstention_tn": len(should) - tp - fp - fn,
+    }
+
+
+def kind(record: dict[str, Any]) -> str:
+    return "abstained" if record["abstained"] else "extractive" if record["extractive"] else "llm"
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """All metrics over the per-item records (see `score`); rates are None where nothing was measured."""
+    answerable = [r for r in records if not r["should_abstain"]]
+    metrics: dict[str, Any] = {
+        "items": len(records),
+        "answerable": len(answerable),
+        "key_fact_accuracy": ratio(sum(r["correct"] for r in answerable), len(answerable)),
+    }
+    for name in KINDS:
+        rows = [r for r in answerable if kind(r) == name]
+        metrics[f"n_{name}"] = len(rows)
+        if name != "abstained":  # an abstention on an answerable item is always wrong
+            metrics[f"accuracy_{name}"] = ratio(sum(r["correct"] for r in rows), len(rows))
+    for key, field in (("citation_precision", "citation_hits"), ("citation_precision_chunk", "chunk_hits")):
+        hits = [h for r in answerable for h in r[field]]
+        metrics[key] = ratio(sum(hits), len(hits))
+    metrics["n_citations"] = sum(len(r["citation_hits"]) for r in answerable)
+    found = [c for r in answerable for c in r["covered"]]
+    metrics["citation_recall"], metrics["n_gold_sources"] = ratio(sum(found), len(found)), len(found)
+    metrics |= abstention_scores([r["should_abstain"] for r in records], [r["abstained"] for r in records])
+    metrics |= latencies(records)
+    metrics["extractive_share"] = ratio(sum(r["extractive"] for r in records), len(records))
+    metrics["llm_failures"] = sum(r["llm_failed"] for r in records)
+    return metrics
+
+
+def latencies(records: list[dict[str, Any]]) -> dict[str, float | None]:
+    def times(key: str) -> list[float]:
+        return [r["timings"][key] for r in records if r["timings"].get(key) is not None]
+
+    first, total = times("first_token_ms"), times("total_ms")  # first token only where the LLM wrote some
+    return {
+        "first_token_p50_ms": percentile(first, 50) if first else None,
+        "first_token_p95_ms": percentile(first, 95) if first else None,
+        "total_p50_ms": percentile(total, 50) if total else None,
+        "total_p95_ms": percentile(total, 95) if total else None,
+        "retrieve_p50_ms": percentile(times("retrieve_ms"), 50) if records else None,
+    }
+
+
+# Running the gold set ----------------------------------------------------------------------------
+
+
+def evaluate_answers(
+    settings: Settings, gold_path: Path = GOLD_PATH, limit: int | None = None, progress: bool = True
+) -> dict[str, Any]:
+    """Answer the first `limit` (default: all) gold items; the report that eval_report writes out."""
+    from tqdm import tqdm
+
+    if limit is not None and limit < 1:
+        raise RagError(f"--limit must be at least 1 question, not {limit}")
+    items = load_gold(gold_path)[:limit]
+    if not items:
+        raise RagError(f"{gold_path} has no questions to evaluate")
+    sources = [[source_spans(s, settings.seeds_dir) for s in item.get("sources", [])] for item in items]
+    model = check_llm(settings)
+    run(items[0]["question"], settings)  # warm-up: model load and first-call overheads are not timed
+    records = [
+        score(item, item_sources, *run(item["question"], settings))
+        for item, item_sources in tqdm(list(zip(items, sources)), desc="answers", unit="q", disable=not progress)
+    ]
+    return {
+        "gold": str(gold_path),
+        "index": settings.chroma_url or str(settings.index_dir),
+        "llm": settings.llm,
+        "model": model,
+        "retriever": settings.retriever,
+        "k": settings.top_k,
+        "metrics": summarize(records),
+        "records": records,
+    }
+
+
+def check_llm(settings: Settings) -> str:
+    """The model's name, after making sure it loads: a bad --model would otherwise make every answer
+    extractive without a word (rag.answer falls back to the passages when the LLM fails)."""
+    from rag.llm import DEFAULT_MODEL, LLMError, get_llm
+
+    try:
+        get_llm(settings)
+    except LLMError as exc:
+        raise RagError(str(exc)) from exc
+    return settings.llm_model or (DEFAULT_MODEL if settings.llm == "local" else "default")
+
+
+def run(question: str, settings: Settings) -> tuple[Answer, list[Passage], str]:
+    """The final answer, the passages the model was shown and the model's raw text."""
+    from rag.answer import Done, Retrieved, Token, stream_answer
+
+    passages: list[Passage] = []
+    text = ""
+    for event in stream_answer(question, [], settings):
+        if isinstance(event, Retrieved):
+            passages = event.passages
+        elif isinstance(event, Token):
+            text += event.text
+        elif isinstance(event, Done):
+            return event.answer, passages, text
+    raise RagError(f"the answer stream ended without an answer for {question!r}")
+
+
+def score(item: dict[str, Any], sources: Sources, answer: Answer, passages: list[Passage], raw: str) -> dict[str, Any]:
+    """One JSON-ready record: what was asked and expected, what came back, and how it scores."""
+    key_facts = item.get("key_facts") or []
+    citations = [c.as_dict() for c in answer.citations]
+    should = bool(item.get("should_abstain"))
+    missing = missing_facts(key_facts, answer.text)
+    ranks = [rank for rank, hit in enumerate(answer.hits, 1) if any(overlaps(*result_span(hit), s) for s in sources)]
+    seen = [(p.node.metadata["file"], p.start, p.end) for p in passages]
+    record = {
+        "id": item.get("id"),
+        "question": item["question"],
+        "expected": item.get("answer"),
+        "key_facts": key_facts,
+        "should_abstain": should,
+        "answer": answer.text,
+        "llm_text": raw,
+        "abstained": answer.abstained,
+        "extractive": answer.extractive,
+        "notice": answer.notice,
+        "unsupported": answer.unsupported,
+        "correct": answer.abstained if should else not answer.abstained and not missing,
+        "missing_facts": missing,
+        "llm_correct": None if should else bool(raw) and has_key_facts(key_facts, raw),
+        "llm_failed": LLM_FAILED in (answer.notice or ""),
+        "citations": citations,
+        "citation_hits": [cites_gold(c, sources) for c in citations],
+        "chunk_hits": [cites_gold(c, sources, chunk=True) for c in citations],
+        "covered": covered(sources, citations),
+        "sources": sources,
+        "gold_rank": ranks[0] if ranks else None,
+        "gold_in_passages": any(overlaps(*span, s) for span in seen for s in sources),
+        "timings": dict(answer.timings),
+    }
+    record["stage"] = None if record["correct"] or should else stage(record)
+    return record
+
+
+def stage(record: dict[str, Any]) -> str:
+    """Where a wrong answer to an answerable question was lost, in the order a question travels."""
+    if record["gold_rank"] is None:
+        return "retrieval"  # no retrieved chunk holds the gold evidence
+    if not record["gold_in_passages"]:
+        return "passages"  # retrieved, but not among the sentences shown to the model
+    if record["llm_failed"]:
+        return "llm failure"
+    if record["llm_correct"]:
+        return "verification"  # the model stated the facts; the check replaced or abstained its answer
+    if record["abstained"]:
+        return "model abstained" if record["llm_text"] else "relevance gate"
+    return "model"  # the model saw the evidence but did not state the key facts (wording or a wrong pick)
