@@ -25,7 +25,6 @@ from rag.errors import RagError
 from rag.evidence import Passage, resolve_relative_dates, select_passages
 from rag.llm import LLMError, get_llm, stream_chat
 from rag.retrieval import check_question, get_retriever
-from rag.terms import key_terms
 
 NO_ANSWER = "The documents don't say."
 SYSTEM_PROMPT = (
@@ -116,12 +115,13 @@ def stream_answer(
     result = Answer(question)
     engine = get_retriever(settings)
     hits = engine.retrieve(standalone(question, history or []), k or settings.top_k, retriever)
-    passages = select_passages(question, hits, engine.embedder.get_text_embedding_batch)
+    query_vector = np.asarray(engine.embedder.get_query_embedding(question))
+    passages = select_passages(question, hits, query_vector, engine.sentence_vectors)
     result.hits = hits
     result.timings["retrieve_ms"] = ms(started)
     yield Retrieved(hits, passages)
 
-    if not passages or relevance(question, passages, engine) < MIN_RELEVANCE:
+    if not passages or max(p.score for p in passages) < MIN_RELEVANCE:
         result.text, result.abstained = NO_ANSWER, True
         result.timings["total_ms"] = ms(started)
         yield Done(result)
@@ -154,17 +154,6 @@ def standalone(question: str, history: list[dict]) -> str:
     if previous and (len(question.split()) <= 6 or FOLLOW_UP.search(question)):
         return f"{previous[-1]} {question}"
     return question
-
-
-def relevance(question: str, passages: list[Passage], engine) -> float:
-    query = np.asarray(engine.embedder.get_query_embedding(question))
-    terms = key_terms(question)
-    best = 0.0
-    for p in passages:
-        vector = np.asarray(engine.embedder.get_text_embedding(p.text))
-        overlap = len(terms & key_terms(context(p))) / max(len(terms), 1)
-        best = max(best, float(vector @ query) + 0.5 * overlap)
-    return best
 
 
 def context(passage: Passage) -> str:

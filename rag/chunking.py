@@ -91,3 +91,15 @@ def make_node(doc: SourceDoc, section: Section, sentences: list[Segment]) -> Tex
 
 def spelled_day(iso: str) -> str:
     return datetime.fromisoformat(iso).strftime("%A %-d %B %Y")
+
+
+def sentences_of(node: TextNode) -> list[Segment]:
+    """The chunk's sentences with their offsets in the original file (recorded at chunking time)."""
+    text = node.get_content()
+    starts = [int(x) for x in str(node.metadata["sentence_starts"]).split(",")]
+    lengths = [int(x) for x in str(node.metadata["sentence_lengths"]).split(",")]
+    out, cursor = [], 0
+    for start, length in zip(starts, lengths, strict=True):
+        out.append(Segment(text[cursor : cursor + length], start))
+        cursor += length + 1  # chunk text is its sentences joined by one space
+    return out

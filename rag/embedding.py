@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from functools import lru_cache
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -21,20 +22,21 @@ def get_embedder(settings: Settings) -> BaseEmbedding:
     return _load(settings.embed_model, settings.embed_batch_size)
 
 
-@lru_cache(maxsize=2)
-def _load(name: str, batch_size: int) -> BaseEmbedding:
-    import importlib
-
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # "Loading weights" bars on every start are noise
-
+def model_dir(name: str) -> str:
+    """Where the packaged weights of `name` are (cheap: no model is loaded)."""
     if name not in PACKAGED_MODELS:
         known = ", ".join(PACKAGED_MODELS)
         raise EmbeddingError(f"unknown embedding model {name!r}; packaged models: {known}")
     try:
-        path = importlib.import_module(PACKAGED_MODELS[name]).get_model_path()
+        return str(importlib.import_module(PACKAGED_MODELS[name]).get_model_path())
     except ImportError as exc:
         raise EmbeddingError(f"embedding model package for {name} is not installed: {exc}") from exc
-    return HuggingFaceEmbedding(model_name=str(path), embed_batch_size=batch_size, device="cpu")
+
+
+@lru_cache(maxsize=2)
+def _load(name: str, batch_size: int) -> BaseEmbedding:
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # "Loading weights" bars on every start are noise
+    return HuggingFaceEmbedding(model_name=model_dir(name), embed_batch_size=batch_size, device="cpu")

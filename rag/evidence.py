@@ -8,15 +8,28 @@ citation `[n]` can highlight precisely the text the answer was built from.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
 from llama_index.core.schema import NodeWithScore, TextNode
 
+from rag.chunking import sentences_of
 from rag.documents import Segment
 from rag.terms import key_terms
 
+TIME_WORDS = (
+    r"\b(?:\d{1,2}(?::\d\d)?\s*[ap]m|\d{4}|january|february|march|april|may|june|july|august|september|october"
+    r"|november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|morning|evening)\b"
+)
+ANSWER_TYPES = [  # question pattern -> what a sentence that answers it contains
+    (re.compile(r"^\s*(when|what (time|day|date)|since when|how long ago)\b", re.I), re.compile(TIME_WORDS, re.I)),
+    (
+        re.compile(r"\bhow (many|much)\b|\bwhat (share|percentage|number|fraction)\b", re.I),
+        re.compile(r"\d|\b(half|dozens?|hundreds?|thousands?|million)\b", re.I),
+    ),
+]
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 RELATIVE = re.compile(
     r"\b(?:(last|on|this|next)\s+)?(monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
@@ -46,35 +59,31 @@ class Passage:
         return self.sentences[-1].end
 
 
-def sentences_of(node: TextNode) -> list[Segment]:
-    """The chunk's sentences with their offsets in the original file (recorded at chunking time)."""
-    text = node.get_content()
-    starts = [int(x) for x in str(node.metadata["sentence_starts"]).split(",")]
-    lengths = [int(x) for x in str(node.metadata["sentence_lengths"]).split(",")]
-    out, cursor = [], 0
-    for start, length in zip(starts, lengths, strict=True):
-        out.append(Segment(text[cursor : cursor + length], start))
-        cursor += length + 1  # chunk text is its sentences joined by one space
-    return out
-
-
 def select_passages(
-    question: str, hits: list[NodeWithScore], embed, budget_words: int = 170, max_passages: int = 4
+    question: str,
+    hits: list[NodeWithScore],
+    query_vector: np.ndarray,
+    sentence_vectors: Callable[[TextNode], np.ndarray],
+    budget_words: int = 220,
+    max_passages: int = 5,
 ) -> list[Passage]:
-    """The best sentences of the top chunks under a word budget, merged per chunk into passages."""
-    query_vec = np.asarray(embed([question])[0])
+    """The best sentences of the top chunks under a word budget, merged per chunk into passages.
+
+    A sentence scores by its similarity to the question (embedded with its post title, so "It said the
+    withdrawal was completed by 5am" still knows what "it" is), the question terms it shares, whether it
+    holds the kind of thing asked for (a date for "when", a number for "how many"), and its chunk's rank.
+    """
     terms = key_terms(question)
+    wanted = answer_type(question)
     scored: list[tuple[float, int, int]] = []  # (score, hit index, sentence index)
     sentence_lists = [sentences_of(h.node) for h in hits]
-    texts = [s.text for sents in sentence_lists for s in sents]
-    vectors = np.asarray(embed(texts)) if texts else np.zeros((0, len(query_vec)))
-    row = 0
     for h, sents in enumerate(sentence_lists):
+        similarity = sentence_vectors(hits[h].node) @ query_vector
         title_terms = key_terms(str(hits[h].node.metadata.get("title", "")))
         for s, sent in enumerate(sents):
             overlap = len(terms & (key_terms(sent.text) | title_terms)) / max(len(terms), 1)
-            scored.append((float(vectors[row] @ query_vec) + 0.5 * overlap - 0.03 * h, h, s))
-            row += 1
+            typed = 0.15 if wanted and wanted.search(sent.text) else 0.0
+            scored.append((float(similarity[s]) + 0.5 * overlap + typed - 0.02 * h, h, s))
     chosen: dict[int, set[int]] = {}
     seen: set[int] = set()  # chunks overlap by a sentence: never pick the same file offset twice
     words = 0
@@ -102,6 +111,10 @@ def select_passages(
             passages.append(Passage(hits[h].node, sents, max(best[(h, i)] for i in run)))
     passages.sort(key=lambda p: p.score, reverse=True)
     return passages[:max_passages]
+
+
+def answer_type(question: str) -> re.Pattern[str] | None:
+    return next((answer for asks, answer in ANSWER_TYPES if asks.search(question)), None)
 
 
 def consecutive(indices: list[int]) -> list[list[int]]:

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from chromadb.api.client import SharedSystemClient
 from llama_index.core.schema import MetadataMode, TextNode
 
-from rag.chunking import chunk_documents
+from rag.chunking import chunk_documents, sentences_of
 from rag.config import Settings
 from rag.documents import load_seeds
-from rag.embedding import get_embedder
-from rag.store import StoreError, connect, describe, open_collection, vector_store
+from rag.embedding import get_embedder, model_dir
+from rag.store import StoreError, connect, describe, open_collection, sentences_name, vector_store
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +52,30 @@ def ingest(settings: Settings, rebuild: bool = False, progress: bool = True) -> 
     for warning in warnings:
         log.warning(warning)
     nodes = chunk_documents(docs, settings)
-    get_embedder(settings)  # fail on a bad model before a collection gets tagged with its name
+    model_dir(settings.embed_model)  # fail on a bad model before a collection gets tagged with its name
     if rebuild:
         collection = fresh_collection(settings)
     else:
         collection = open_collection(settings, create=True)
     assert collection is not None
+    sentences = open_collection(settings, create=True, name=sentences_name(collection.name))
+    assert sentences is not None
     stored = stored_files(collection)
     new = [n for n in nodes if n.node_id not in stored]
     stale = [i for i in stored if i not in {n.node_id for n in nodes}]
+    with_sentences = {str(m["chunk"]) for m in sentences.get(include=["metadatas"])["metadatas"] or []}
     embed(new, settings, progress)
+    ids, vectors = embed_sentences([n for n in nodes if n.node_id not in with_sentences], settings, progress)
     if new:
         vector_store(collection).add(new)
+    if ids:
+        sentences.add(ids=ids, embeddings=vectors, metadatas=[{"chunk": i.split("#")[0]} for i in ids])
     if stale:
         collection.delete(ids=stale)
+        sentences.delete(where={"chunk": {"$in": stale}})
     if rebuild:
-        swap_in(settings, collection.name)
+        swap_in(settings, collection.name, settings.collection)
+        swap_in(settings, sentences.name, sentences_name(settings.collection))
     per_file = Counter(str(n.metadata["file"]) for n in nodes)
     touched = {str(n.metadata["file"]) for n in new} | {stored[i] for i in stale}
     return IngestReport(
@@ -98,6 +106,21 @@ def embed(nodes: list[TextNode], settings: Settings, progress: bool) -> None:
         node.embedding = vector
 
 
+def sentence_texts(node: TextNode) -> list[str]:
+    """What each sentence is embedded as: with its post title, so "It said ..." keeps its subject."""
+    title = node.metadata.get("title")
+    return [f"{title}. {s.text}" if title else s.text for s in sentences_of(node)]
+
+
+def embed_sentences(nodes: list[TextNode], settings: Settings, progress: bool) -> tuple[list[str], list[list[float]]]:
+    """Per-sentence vectors (ids "<chunk id>#<i>"): passage selection and rerank use them at query time."""
+    ids = [f"{n.node_id}#{i}" for n in nodes for i in range(len(sentences_of(n)))]
+    if not ids:
+        return [], []
+    texts = [t for n in nodes for t in sentence_texts(n)]
+    return ids, get_embedder(settings).get_text_embedding_batch(texts, show_progress=progress)
+
+
 def fresh_collection(settings: Settings):
     """An empty side collection for --rebuild; a corrupt embedded index is moved aside first."""
     try:
@@ -113,19 +136,21 @@ def fresh_collection(settings: Settings):
         client = connect(settings)
     name = f"{settings.collection}-rebuild"
     try:
-        if name in {c.name for c in client.list_collections()}:
-            client.delete_collection(name)
+        existing = {c.name for c in client.list_collections()}
+        for leftover in (name, sentences_name(name)):
+            if leftover in existing:
+                client.delete_collection(leftover)
     except Exception as exc:
         raise StoreError(describe(exc, settings)) from exc
     return open_collection(settings, create=True, name=name)
 
 
-def swap_in(settings: Settings, built: str) -> None:
+def swap_in(settings: Settings, built: str, target: str) -> None:
     client = connect(settings)
     try:
-        if settings.collection in {c.name for c in client.list_collections()}:
-            client.delete_collection(settings.collection)
-        client.get_collection(built, embedding_function=None).modify(name=settings.collection)
+        if target in {c.name for c in client.list_collections()}:
+            client.delete_collection(target)
+        client.get_collection(built, embedding_function=None).modify(name=target)
     except Exception as exc:
         raise StoreError(describe(exc, settings)) from exc
 

@@ -19,13 +19,11 @@ from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
 from llama_index.core.schema import NodeWithScore, TextNode
 from llama_index.retrievers.bm25 import BM25Retriever
 
-from rag.chunking import split_sentences
 from rag.config import Settings
-from rag.documents import Segment
 from rag.embedding import get_embedder
 from rag.errors import RagError
-from rag.ingest import ensure_index
-from rag.store import StoreError, all_nodes, open_collection, vector_store
+from rag.ingest import ensure_index, sentence_texts
+from rag.store import StoreError, all_nodes, open_collection, sentence_vectors, vector_store
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s forces DEBUG on import
 
@@ -68,7 +66,7 @@ class Retriever:
             llm=MockLLM(),
             use_async=False,
         )
-        self.sentence_vectors: dict[str, np.ndarray] = {}
+        self._sentence_vectors = sentence_vectors(settings)  # stored at ingest
 
     def retrieve(self, question: str, k: int | None = None, mode: str | None = None) -> list[NodeWithScore]:
         question = check_question(question)
@@ -87,7 +85,7 @@ class Retriever:
         if not hits:
             return hits
         query = np.asarray(self.embedder.get_query_embedding(question))
-        best = [self.best_sentence_similarity(query, hit.node) for hit in hits]
+        best = [float((self.sentence_vectors(hit.node) @ query).max()) for hit in hits]
         order = np.argsort(best)[::-1]
         rerank_rank = {int(i): r for r, i in enumerate(order)}
         fused = [
@@ -96,13 +94,12 @@ class Retriever:
         ]
         return sorted(fused, key=lambda h: h.score or 0.0, reverse=True)
 
-    def best_sentence_similarity(self, query: np.ndarray, node: TextNode) -> float:
-        if node.node_id not in self.sentence_vectors:  # embedded once per chunk, then cached
-            sentences = [s.text for s in split_sentences([Segment(node.get_content(), 0)])]
-            if node.metadata.get("title"):
-                sentences.append(str(node.metadata["title"]))
-            self.sentence_vectors[node.node_id] = np.asarray(self.embedder.get_text_embedding_batch(sentences))
-        return float((self.sentence_vectors[node.node_id] @ query).max())
+    def sentence_vectors(self, node: TextNode) -> np.ndarray:
+        """One vector per sentence of the chunk (embedded with its post title), as stored at ingest."""
+        if node.node_id not in self._sentence_vectors:  # e.g. a node from another index: embed it now
+            vectors = self.embedder.get_text_embedding_batch(sentence_texts(node))
+            self._sentence_vectors[node.node_id] = np.asarray(vectors)
+        return self._sentence_vectors[node.node_id]
 
 
 def boost_dates(question: str, hits: list[NodeWithScore]) -> list[NodeWithScore]:

@@ -11,6 +11,7 @@ import sqlite3
 from urllib.parse import urlparse
 
 import chromadb
+import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
@@ -86,6 +87,24 @@ def open_collection(settings: Settings, create: bool = False, name: str | None =
             "configured; run `rag ingest --rebuild`"
         )
     return collection
+
+
+def sentences_name(collection: str) -> str:
+    """The companion collection of per-sentence vectors of a chunk collection."""
+    return f"{collection}-sentences"
+
+
+def sentence_vectors(settings: Settings) -> dict[str, np.ndarray]:
+    """chunk id -> matrix of its sentence vectors, in sentence order (empty if not built yet)."""
+    collection = open_collection(settings, name=sentences_name(settings.collection))
+    if collection is None:
+        return {}
+    got = collection.get(include=["embeddings"])
+    rows: dict[str, list[tuple[int, np.ndarray]]] = {}
+    for sentence_id, vector in zip(got["ids"], got["embeddings"] if got["embeddings"] is not None else []):
+        chunk, index = sentence_id.rsplit("#", 1)
+        rows.setdefault(chunk, []).append((int(index), np.asarray(vector)))
+    return {chunk: np.vstack([v for _, v in sorted(pairs, key=lambda p: p[0])]) for chunk, pairs in rows.items()}
 
 
 def vector_store(collection: Collection) -> ChromaVectorStore:

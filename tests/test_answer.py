@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
 from rag.answer import NO_ANSWER, answer
@@ -92,7 +93,8 @@ def test_citation_to_a_missing_source_is_removed(settings: Settings) -> None:
 
     engine = get_retriever(settings)
     question = "How many civilians did the missile strike on the village kill?"
-    passages = select_passages(question, engine.retrieve(question, 5), engine.embedder.get_text_embedding_batch)
+    query_vector = np.asarray(engine.embedder.get_query_embedding(question))
+    passages = select_passages(question, engine.retrieve(question, 5), query_vector, engine.sentence_vectors)
     contexts = [context(p) for p in passages]
     supported = next(i for i, c in enumerate(contexts, 1) if "59" in c)
     checked = check(f"The strike killed 59 civilians [{supported}][9].", passages, contexts)

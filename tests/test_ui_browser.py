@@ -122,9 +122,7 @@ def ask(page, question: str, wait: bool = True) -> str:
     page.press("#question textarea", "Enter")
     if not wait:
         return ""
-    page.wait_for_function(
-        "([selector, n]) => document.querySelectorAll(selector).length > n", arg=[FINISHED, before]
-    )
+    page.wait_for_function("([selector, n]) => document.querySelectorAll(selector).length > n", arg=[FINISHED, before])
     return page.locator(FINISHED).nth(before).inner_text()
 
 

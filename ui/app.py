@@ -32,8 +32,10 @@ EXAMPLES = [
 LLM_BACKENDS = ("local", "openai")
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
-# Citations are links to #src-TURN-N: open the card's <details>, scroll to it and flash it.
-CITE_JS = """
+# Gradio scopes launch(css=) to the app's content, so the page's own margins are set here. Citations
+# are links to #src-TURN-N: open the card's <details>, scroll to it and outline it.
+HEAD = """
+<style>@media (max-width: 640px) { .gradio-container > .main.app { padding: 8px 10px !important; } }</style>
 <script>
 document.addEventListener("click", (event) => {
   const link = event.target.closest && event.target.closest("a.cite");
@@ -192,7 +194,7 @@ def launch_options() -> dict:
     return {
         "theme": theme(),
         "css": (HERE / "style.css").read_text(encoding="utf-8"),
-        "head": CITE_JS,
+        "head": HEAD,
         "footer_links": [],
         "ssr_mode": False,
         "pwa": False,
