@@ -114,7 +114,7 @@ def stream_answer(
     question = check_question(question)
     result = Answer(question)
     engine = get_retriever(settings)
-    hits = engine.retrieve(standalone(question, history or []), k or settings.top_k, retriever)
+    hits = engine.retrieve(standalone(question, history or []), k or settings.top_k, retriever or settings.retriever)
     query_vector = np.asarray(engine.embedder.get_query_embedding(question))
     passages = select_passages(question, hits, query_vector, engine.sentence_vectors)
     result.hits = hits

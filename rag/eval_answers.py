@@ -246,6 +246,7 @@ def score(item: dict[str, Any], sources: Sources, answer: Answer, passages: list
         "covered": covered(sources, citations),
         "sources": sources,
         "gold_rank": ranks[0] if ranks else None,
+        "passages": seen,
         "gold_in_passages": any(overlaps(*span, s) for span in seen for s in sources),
         "timings": dict(answer.timings),
     }

@@ -1,4 +1,5 @@
 """Sanity checks for the gold question set in eval/gold.jsonl."""
+
 import json
 from collections import Counter
 from pathlib import Path

@@ -59,7 +59,7 @@ def build_app(settings: Settings) -> gr.Blocks:
     with gr.Blocks(title="Ask the news documents") as app:
         history = gr.State([])  # [{"role", "content"}] in plain text, for follow-ups
         shown = gr.State([])  # the chat as displayed (HTML answers)
-        turns = gr.State([])  # one sources-panel section per answer
+        turns = gr.State([])  # (question, sources-panel section) per answer
         gr.HTML(
             "<header class='app-head'><h1>Ask the news documents</h1><p>Answers come only from "
             f"{count} news documents about the war in Ukraine; every claim links to the passage it "
@@ -70,8 +70,9 @@ def build_app(settings: Settings) -> gr.Blocks:
                 chatbot = gr.Chatbot(
                     elem_id="chat",
                     show_label=False,
-                    height="62vh",
-                    min_height=320,
+                    height=None,  # grows with the conversation, then scrolls
+                    min_height=360,
+                    max_height="64vh",
                     buttons=[],
                     feedback_options=None,
                     placeholder="Ask a question about the documents, or pick an example.",
@@ -110,6 +111,9 @@ def build_app(settings: Settings) -> gr.Blocks:
             "inputs": [question, history, shown, turns, llm, retriever, top_k, temperature],
             "outputs": [chatbot, sources, question, history, shown, turns],
             "show_progress": "hidden",
+            # Several users may retrieve at once; rag.llm serialises generation on the one local model.
+            "concurrency_limit": 4,
+            "concurrency_id": "answer",
         }
         question.submit(**ask)
         chatbot.example_select(pick_example, None, question, show_progress="hidden").then(**ask)
@@ -128,7 +132,7 @@ def pick_example(event: gr.SelectData) -> str:
 
 
 def answer_turn(
-    text: str, history: list[dict], shown: list[dict], turns: list[str], settings: Settings
+    text: str, history: list[dict], shown: list[dict], turns: list[tuple[str, str]], settings: Settings
 ) -> Iterator[tuple]:
     """One question, streamed: yields (chat, sources panel, textbox, history, shown, turns)."""
     text = (text or "").strip()
@@ -147,17 +151,19 @@ def answer_turn(
     yield show(render.status("Searching the documents…"))
     written = ""
     try:
+        # k and retriever explicitly: the loaded retriever is shared, and keeps its start-up settings.
         for event in stream_answer(text, history, settings, k=settings.top_k, retriever=settings.retriever):
             if isinstance(event, Retrieved):
                 live = render.evidence_html(text, event.hits, event.passages)
-                panel = render.panel([*turns, live])
-                yield show(render.status(f"Found {len(event.passages)} passages; writing the answer…"))
+                panel = render.panel([*turns, (text, live)])
+                found = len(event.passages)
+                yield show(render.status(f"Found {found} passages; writing the answer…" if found else "Checking…"))
             elif isinstance(event, Token):
                 written += event.text
                 yield show(render.pending(written))
             elif isinstance(event, Done):
                 answer = event.answer
-                new_turns = [*turns, render.sources_html(text, answer, turn)]
+                new_turns = [*turns, (text, render.sources_html(text, answer, turn))]
                 exchange = [{"role": "user", "content": text}, {"role": "assistant", "content": answer.text}]
                 new_history = [*history, *exchange]
                 yield show(render.answer_html(answer, turn), render.panel(new_turns), (new_history, new_turns))
@@ -230,6 +236,9 @@ def serve(
     warm_up(settings)
     app = build_app(settings)
     print(f"Serving the chat on http://{host}:{port} (Ctrl-C to stop)", flush=True)
-    app.queue(default_concurrency_limit=1).launch(
-        server_name=host, server_port=port, auth=auth, share=share, quiet=True, **launch_options()
-    )
+    try:
+        app.queue(default_concurrency_limit=1).launch(
+            server_name=host, server_port=port, auth=auth, share=share, quiet=True, **launch_options()
+        )
+    except OSError as exc:  # Gradio's "Cannot find empty port": the port is taken
+        raise RagError(f"cannot listen on {host}:{port} (in use or not allowed); choose another --port") from exc

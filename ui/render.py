@@ -38,6 +38,7 @@ def status(text: str) -> str:
 
 
 def error(message: str) -> str:
+    message = message[:1].upper() + message[1:]
     return f'<div class="answer failed"><span class="badge error">Error</span> {escape(message)}</div>'
 
 
@@ -115,12 +116,15 @@ def sources_html(question: str, answer: Answer, turn: int) -> str:
     return f'<section class="turn">{head}{"".join(cards)}{collapsed(others, label)}</section>'
 
 
-def panel(turns: list[str]) -> str:
-    """The newest answer's sources open; earlier ones collapsed but still linkable."""
+def panel(turns: list[tuple[str, str]]) -> str:
+    """(question, sources) per answer: the newest open, earlier ones collapsed but still linkable."""
     if not turns:
         return INTRO
-    newest, earlier = turns[-1], turns[-2::-1]
-    older = "".join(f'<details class="earlier"><summary>Earlier answer</summary>{t}</details>' for t in earlier)
+    (_, newest), earlier = turns[-1], turns[-2::-1]
+    older = "".join(
+        f'<details class="earlier"><summary>Earlier: {escape(question)}</summary>{section}</details>'
+        for question, section in earlier
+    )
     return f'<div class="sources">{newest}{older}</div>'
 
 
