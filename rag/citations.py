@@ -50,15 +50,18 @@ def support(sentence: str, passage: Passage, context: str) -> float:
     return len(terms & have) / len(terms)
 
 
-def check(answer: str, passages: list[Passage], contexts: list[str]) -> Checked:
+def check(question: str, answer: str, passages: list[Passage], contexts: list[str]) -> Checked:
     """`contexts[i]` is what passage i said in the prompt (with title and resolved dates)."""
     if is_abstention(answer):
         return Checked(MARKER.sub("", answer).strip(), [], abstained=True)
     cited: list[Passage] = []
     out, unsupported = [], []
+    asked = key_terms(question)
     for sentence in globals_helper.punkt_tokenizer.tokenize(answer):
         claimed = [int(n) for m in MARKER.finditer(sentence) for n in re.split(r"[,;]", m.group(1))]
         bare = MARKER.sub("", sentence).strip()
+        if key_terms(bare) <= asked:  # "The mayor who told residents ... was [1]." repeats, says nothing
+            continue
         scores = [support(bare, p, c) for p, c in zip(passages, contexts)]
         keep = [n for n in dict.fromkeys(claimed) if 1 <= n <= len(passages) and scores[n - 1] >= SUPPORTED]
         if not keep and scores and max(scores) >= SUPPORTED:

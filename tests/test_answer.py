@@ -97,10 +97,12 @@ def test_citation_to_a_missing_source_is_removed(settings: Settings) -> None:
     passages = select_passages(question, engine.retrieve(question, 5), query_vector, engine.sentence_vectors)
     contexts = [context(p) for p in passages]
     supported = next(i for i, c in enumerate(contexts, 1) if "59" in c)
-    checked = check(f"The strike killed 59 civilians [{supported}][9].", passages, contexts)
+    checked = check(question, f"The strike killed 59 civilians [{supported}][9].", passages, contexts)
     assert checked.text == "The strike killed 59 civilians [1]."
     assert "59" in checked.cited[0].text
-    wrong = check("The strike killed 300 civilians [1].", passages, contexts)
+    wrong = check(question, "The strike killed 300 civilians [1].", passages, contexts)
+    echo = check(question, "The missile strike on the village killed civilians [1].", passages, contexts)
+    assert echo.cited == [] and echo.text == ""
     assert wrong.cited == [] and wrong.unsupported == ["The strike killed 300 civilians."]
 
 
