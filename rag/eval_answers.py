@@ -12,6 +12,7 @@ Heavy imports (the answer pipeline, the model) happen inside functions so the CL
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,6 +184,8 @@ def evaluate_answers(
         "model": model,
         "retriever": settings.retriever,
         "k": settings.top_k,
+        "cpu_load": [round(x, 2) for x in os.getloadavg()],  # 1, 5, 15 min: busy CPUs slow the latencies
+        "cpus": os.cpu_count(),
         "metrics": summarize(records),
         "records": records,
     }

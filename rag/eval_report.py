@@ -212,7 +212,8 @@ def answer_markdown(report: dict[str, Any]) -> str:
                 "(or whole chunk) overlaps a gold evidence span of that question. Recall: share of gold sources "
                 "overlapped by some citation of their question.",
                 "- Abstention: should_abstain is the positive class, the answer's abstained flag the prediction.",
-                "- Latency on this machine: first token only where the model wrote something.",
+                "- Latency on this machine: first token only where the model wrote something. Load average at "
+                f"the end (1/5/15 min): {report.get('cpu_load', '?')} on {report.get('cpus', '?')} CPUs.",
                 "- Lost at: `retrieval` (no retrieved chunk holds the evidence), `passages` (not among the "
                 "sentences shown to the model), `verification` (the model's own text had the key facts but the "
                 "final answer does not), `relevance gate` (abstained before asking the model), `model abstained`, "

@@ -68,6 +68,15 @@ def seeds_copy(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture
+def small_seeds(seeds_copy: Path) -> Path:
+    """Two short real seeds (000 and 004, 10 chunks): quick to embed."""
+    for path in seeds_copy.iterdir():
+        if not path.name.startswith(("000_", "004_")):
+            path.unlink()
+    return seeds_copy
+
+
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `chroma run` server on 127.0.0.1, stopped at the end of the session."""

@@ -70,15 +70,6 @@ with open(os.environ["NETBLOCK_MARKER"], "w") as marker:
 """
 
 
-@pytest.fixture
-def small_seeds(seeds_copy: Path) -> Path:
-    """Two short real seeds (10 chunks): quick to embed."""
-    for path in seeds_copy.iterdir():
-        if path.name not in (F000, F004):
-            path.unlink()
-    return seeds_copy
-
-
 def chunk_count(seeds_dir: Path) -> int:
     from rag.chunking import chunk_documents
     from rag.documents import load_seeds

@@ -46,15 +46,6 @@ def expected_ids(seeds_dir: Path, settings: Settings) -> set[str]:
 
 
 @pytest.fixture
-def small_seeds(seeds_copy: Path) -> Path:
-    """Two short real seeds (10 chunks): quick to embed."""
-    for path in seeds_copy.iterdir():
-        if path.name not in (F000, F004):
-            path.unlink()
-    return seeds_copy
-
-
-@pytest.fixture
 def small_index(small_seeds: Path, tmp_path: Path) -> tuple[Settings, IngestReport]:
     settings = settings_for(small_seeds, tmp_path / "index")
     report = ingest(settings, progress=False)
