@@ -120,7 +120,10 @@ def stream_answer(
     question = check_question(question)
     result = Answer(question)
     engine = get_retriever(settings)
-    hits = engine.retrieve(standalone(question, history or []), k or settings.top_k, retriever or settings.retriever)
+    earlier = earlier_question(question, history or [])
+    # A follow-up is retrieved together with the question it depends on.
+    query = f"{earlier} {question}" if earlier else question
+    hits = engine.retrieve(query, k or settings.top_k, retriever or settings.retriever)
     query_vector = np.asarray(engine.embedder.get_query_embedding(question))
     passages = select_passages(question, hits, query_vector, engine.sentence_vectors)
     result.hits = hits
@@ -133,7 +136,7 @@ def stream_answer(
         yield Done(result)
         return
     contexts = [context(p) for p in passages]
-    messages = prompt(question, history or [], contexts)
+    messages = prompt(question, earlier, contexts)
     text = ""
     try:
         for delta in stream_chat(get_llm(settings), messages):
@@ -168,12 +171,12 @@ def finish(result: Answer, checked: Checked | None, passages: list[Passage]) -> 
         result.text, result.abstained = NO_ANSWER, True
 
 
-def standalone(question: str, history: list[dict]) -> str:
-    """A follow-up is retrieved together with the previous question, which it depends on."""
+def earlier_question(question: str, history: list[dict]) -> str | None:
+    """The previous question, if this one is a follow-up that depends on it ("and who ordered it?")."""
     previous = [m["content"] for m in history if m.get("role") == "user" and m.get("content")]
     if previous and (len(question.split()) <= 6 or FOLLOW_UP.search(question)):
-        return f"{previous[-1]} {question}"
-    return question
+        return str(previous[-1])
+    return None
 
 
 def context(passage: Passage) -> str:
@@ -184,14 +187,18 @@ def context(passage: Passage) -> str:
     return f"({label}) {text}" if label else text
 
 
-def prompt(question: str, history: list[dict], contexts: list[str]) -> list[ChatMessage]:
-    messages = [ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT)]
-    for turn in history[-2:]:  # the last exchange is enough for a follow-up, and keeps the prompt short
-        role = MessageRole.USER if turn.get("role") == "user" else MessageRole.ASSISTANT
-        messages.append(ChatMessage(role=role, content=str(turn.get("content", ""))))
+def prompt(question: str, earlier: str | None, contexts: list[str]) -> list[ChatMessage]:
+    """System rules first (llama.cpp reuses their cache), then the sources, then the question.
+
+    A follow-up carries the question it follows instead of the whole chat: a small model resolves
+    "it" from that reliably, and the prompt stays short.
+    """
     sources = "\n".join(f"[{i}] {c}" for i, c in enumerate(contexts, 1))
-    messages.append(ChatMessage(role=MessageRole.USER, content=f"Sources:\n{sources}\n\nQuestion: {question}"))
-    return messages
+    asked = f'{question} (a follow-up to the earlier question: "{earlier}")' if earlier else question
+    return [
+        ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT),
+        ChatMessage(role=MessageRole.USER, content=f"Sources:\n{sources}\n\nQuestion: {asked}"),
+    ]
 
 
 def extract(result: Answer, passages: list[Passage]) -> None:
