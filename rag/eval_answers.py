@@ -250,6 +250,7 @@ def score(item: dict[str, Any], sources: Sources, answer: Answer, passages: list
         "sources": sources,
         "gold_rank": ranks[0] if ranks else None,
         "passages": seen,
+        "passage_scores": [round(p.score, 3) for p in passages],  # what rag.answer's relevance thresholds see
         "gold_in_passages": any(overlaps(*span, s) for span in seen for s in sources),
         "timings": dict(answer.timings),
     }
