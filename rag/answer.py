@@ -164,6 +164,8 @@ def finish(result: Answer, checked: Checked | None, passages: list[Passage]) -> 
     elif checked and checked.abstained:
         result.notice = "the model found no answer, but these passages match the question closely"
         extract(result, passages)
+    elif checked is not None and not checked.text:  # it only repeated the question back
+        result.text, result.abstained = NO_ANSWER, True
     elif top >= EXTRACTABLE:
         result.notice = "the model's answer was not supported by the sources; showing them instead"
         extract(result, passages)

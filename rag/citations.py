@@ -39,7 +39,7 @@ def is_abstention(text: str) -> bool:
     return bool(ABSTENTION.search(text))
 
 
-def support(sentence: str, passage: Passage, context: str) -> float:
+def support(sentence: str, context: str) -> float:
     """Share of the sentence's key terms found in the passage; 0 if it states a number the passage lacks."""
     terms = key_terms(sentence)
     if not terms:
@@ -62,8 +62,11 @@ def check(question: str, answer: str, passages: list[Passage], contexts: list[st
         bare = MARKER.sub("", sentence).strip()
         if key_terms(bare) <= asked:  # "The mayor who told residents ... was [1]." repeats, says nothing
             continue
-        scores = [support(bare, p, c) for p, c in zip(passages, contexts)]
-        keep = [n for n in dict.fromkeys(claimed) if 1 <= n <= len(passages) and scores[n - 1] >= SUPPORTED]
+        scores = [support(bare, c) for c in contexts]
+        valid = [n for n in dict.fromkeys(claimed) if 1 <= n <= len(passages)]
+        keep = [n for n in valid if scores[n - 1] >= SUPPORTED]
+        if not keep and len(valid) > 1 and support(bare, " ".join(contexts[n - 1] for n in valid)) >= SUPPORTED:
+            keep = valid  # one sentence that combines what two sources say
         if not keep and scores and max(scores) >= SUPPORTED:
             keep = [scores.index(max(scores)) + 1]
         if not keep:
