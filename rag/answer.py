@@ -19,7 +19,7 @@ import numpy as np
 from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.core.schema import NodeWithScore
 
-from rag.citations import Checked, check, is_abstention
+from rag.citations import Checked, check
 from rag.config import Settings, get_settings
 from rag.errors import RagError
 from rag.evidence import Passage, resolve_relative_dates, select_passages
@@ -213,6 +213,3 @@ def extract(result: Answer, passages: list[Passage]) -> None:
 
 def ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1000, 1)
-
-
-__all__ = ["Answer", "Citation", "Done", "Retrieved", "Token", "answer", "stream_answer", "is_abstention"]

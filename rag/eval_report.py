@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,21 @@ def table(report: dict[str, Any]) -> str:
 
 def write_reports(report: dict[str, Any], out_dir: Path) -> list[Path]:
     """retrieval.md, retrieval.json and retrieval.png in out_dir; returns their paths."""
-    paths = report_paths(out_dir, "retrieval")
-    paths[0].write_text(markdown(report), encoding="utf-8")
+    return write_all(report, out_dir, "retrieval", markdown, chart)
+
+
+def write_all(
+    report: dict[str, Any],
+    out_dir: Path,
+    stem: str,
+    render: Callable[[dict[str, Any]], str],
+    draw: Callable[[dict[str, Any], Path], None],
+) -> list[Path]:
+    """STEM.md (render), STEM.json and STEM.png (draw) in out_dir; returns their paths."""
+    paths = report_paths(out_dir, stem)
+    paths[0].write_text(render(report), encoding="utf-8")
     paths[1].write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    chart(report, paths[2])
+    draw(report, paths[2])
     return paths
 
 
@@ -178,11 +190,7 @@ def answer_table(report: dict[str, Any]) -> str:
 
 def write_answer_reports(report: dict[str, Any], out_dir: Path) -> list[Path]:
     """answers.md, answers.json and answers.png in out_dir; returns their paths."""
-    paths = report_paths(out_dir, "answers")
-    paths[0].write_text(answer_markdown(report), encoding="utf-8")
-    paths[1].write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    answer_chart(report, paths[2])
-    return paths
+    return write_all(report, out_dir, "answers", answer_markdown, answer_chart)
 
 
 def answer_markdown(report: dict[str, Any]) -> str:
