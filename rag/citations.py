@@ -1,8 +1,12 @@
 """Check the model's `[n]` markers against the passages, in code: a small model's markers are unreliable.
 
-Each answer sentence keeps only citations whose passage supports it (its key terms and all its numbers
-are there); an uncited but supported sentence gets the best passage attached; a sentence no passage
-supports is flagged. Citations are renumbered 1..m in order of first use.
+Each answer sentence keeps only citations whose passage supports it; an uncited but supported sentence
+gets the best passage attached; a sentence no passage supports is flagged. Citations are renumbered
+1..m in order of first use.
+
+A passage supports a sentence when its *text* (not its post title; its date label may resolve a date)
+holds what the sentence adds beyond the question: every number, every name, and most content words.
+A "Yes" to a yes/no or leading question stands only if the cited passages state the question's claim.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from dataclasses import dataclass, field
 
 from llama_index.core.utils import globals_helper
 
+from rag.entities import names
 from rag.evidence import Passage
+from rag.question import analyse
 from rag.terms import key_terms, numbers
 
 MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -24,7 +30,9 @@ ABSTENTION = re.compile(
     r"|cannot (?:be )?(?:found|determined|answer)|I (?:don't|do not) know",
     re.I,
 )
-SUPPORTED = 0.5  # share of a sentence's key terms that its passage must contain
+SUPPORTED = 0.5  # share of a sentence's new key terms that its passage must contain
+CONFIRMED = 0.8  # share of a yes/no question's terms the cited passages must hold for a "Yes" to stand
+YES = re.compile(r"^\s*(yes|that's (right|correct)|correct|indeed|that is (right|correct))\b[,.!:;]?\s*", re.I)
 
 
 @dataclass
@@ -33,39 +41,46 @@ class Checked:
     cited: list[Passage]  # cited[i] is marker [i + 1]
     unsupported: list[str] = field(default_factory=list)
     abstained: bool = False
+    sentences: int = 0  # answer sentences that say something beyond the question
+    unconfirmed: bool = False  # a "Yes" the cited passages do not state was removed
 
 
 def is_abstention(text: str) -> bool:
     return bool(ABSTENTION.search(text))
 
 
-def support(sentence: str, context: str) -> float:
-    """Share of the sentence's key terms found in the passage; 0 if it states a number the passage lacks."""
-    terms = key_terms(sentence)
-    if not terms:
-        return 1.0
-    have = key_terms(context)
+def support(sentence: str, context: str, question: str = "") -> float:
+    """Share of the sentence's new key terms (beyond the question's) found in the passage text; 0 if it
+    states a number or a name the passage lacks."""
     if not numbers(sentence) <= numbers(context):
         return 0.0
-    return len(terms & have) / len(terms)
+    lowered = context.lower()
+    if any(name not in lowered for name in names(sentence) - names(question)):
+        return 0.0
+    terms = key_terms(sentence) - key_terms(question)
+    if not terms:
+        return 1.0
+    return len(terms & key_terms(context)) / len(terms)
 
 
 def check(question: str, answer: str, passages: list[Passage], contexts: list[str]) -> Checked:
-    """`contexts[i]` is what passage i said in the prompt (with title and resolved dates)."""
+    """`contexts[i]` is passage i's text as the claim check reads it (dates resolved, no title)."""
     if is_abstention(answer):
         return Checked(MARKER.sub("", answer).strip(), [], abstained=True)
+    asked = analyse(question)
+    answer, unconfirmed = unconfirmed_yes(asked.core, answer, contexts) if asked.slot == "yesno" else (answer, False)
     cited: list[Passage] = []
     out, unsupported = [], []
-    asked = key_terms(question)
     for sentence in globals_helper.punkt_tokenizer.tokenize(answer):
         claimed = [int(n) for m in MARKER.finditer(sentence) for n in re.split(r"[,;]", m.group(1))]
         bare = MARKER.sub("", sentence).strip()
-        if key_terms(bare) <= asked:  # "The mayor who told residents ... was [1]." repeats, says nothing
+        if key_terms(bare) <= key_terms(question):  # "The mayor who told residents ... was [1]." says nothing
             continue
-        scores = [support(bare, c) for c in contexts]
+        scores = [support(bare, c, question) for c in contexts]
         valid = [n for n in dict.fromkeys(claimed) if 1 <= n <= len(passages)]
         keep = [n for n in valid if scores[n - 1] >= SUPPORTED]
-        if not keep and len(valid) > 1 and support(bare, " ".join(contexts[n - 1] for n in valid)) >= SUPPORTED:
+        joined = " ".join(contexts[n - 1] for n in valid)
+        if not keep and len(valid) > 1 and support(bare, joined, question) >= SUPPORTED:
             keep = valid  # one sentence that combines what two sources say
         if not keep and scores and max(scores) >= SUPPORTED:
             keep = [scores.index(max(scores)) + 1]
@@ -78,7 +93,27 @@ def check(question: str, answer: str, passages: list[Passage], contexts: list[st
                 cited.append(passages[n - 1])
         marks = "".join(f"[{cited.index(passages[n - 1]) + 1}]" for n in keep)
         out.append(attach(bare, marks))
-    return Checked(" ".join(out), cited, unsupported)
+    said = sum(1 for line in out if line)
+    return Checked(" ".join(out), cited, unsupported, sentences=said, unconfirmed=unconfirmed)
+
+
+def unconfirmed_yes(claim: str, answer: str, contexts: list[str]) -> tuple[str, bool]:
+    """Drop an opening "Yes" unless some passage states the question's claim: its numbers, names and most
+    of its terms. What follows the "Yes" is then checked like any other sentence."""
+    match = YES.match(answer)
+    if not match:
+        return answer, False
+    terms = key_terms(claim)
+    for context in contexts:
+        have, lowered = key_terms(context), context.lower()
+        if (
+            numbers(claim) <= numbers(context)
+            and all(name in lowered for name in names(claim))
+            and (not terms or len(terms & have) / len(terms) >= CONFIRMED)
+        ):
+            return answer, False
+    rest = answer[match.end() :].strip()
+    return (rest[:1].upper() + rest[1:]) if rest else "", True
 
 
 def attach(sentence: str, marks: str) -> str:

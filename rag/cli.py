@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from rag.config import Settings, get_settings
-from rag.errors import RagError
-
-
-def fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn project errors (and Ctrl-C) into one line on stderr and exit code 1: never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except RagError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper
+from rag.errors import RagError, fail_cleanly
 
 
 def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
@@ -315,6 +295,6 @@ def serve(ctx: click.Context, host: str, port: int, auth: str | None, share: boo
     run_server(settings_from(ctx, llm=llm), host=host, port=port, auth=credentials, share=share)
 
 
-from rag.cli_eval import eval_group  # noqa: E402  (imports rag.cli lazily inside its commands)
+from rag.evaluation.cli import eval_group  # noqa: E402
 
 main.add_command(eval_group, "eval")

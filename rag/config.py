@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     retriever: str = "hybrid"
     top_k: int = 5
 
+    # Answer or abstain (rag.decision): P(the documents answer) from models fitted on the gold set's dev
+    # split by `rag eval calibrate`, which reports the dev trade-off behind these defaults.
+    gate_threshold: float = 0.15  # below this, on the evidence alone, abstain without asking the model
+    answer_threshold: float = 0.5  # below this, after the model and the claim check, abstain
+    # An abstention cites the closest passage when it covers this share of the question's terms
+    # ("the documents don't say how many; the closest passage is [1]"), otherwise it cites nothing.
+    partial_min_coverage: float = 0.75
+
     # LLM
     llm: str = "local"  # local | openai
     llm_model: str | None = None  # local: qwen2.5-1.5b (default), qwen2.5-0.5b or a GGUF path; openai: model name
@@ -40,7 +48,8 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL", "RAG_OPENAI_BASE_URL"))
     openai_api_key: str | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY", "RAG_OPENAI_API_KEY"))
     llm_timeout: float = 60.0
-    temperature: float = 0.1
+    temperature: float = 0.0  # deterministic answers (and evals) on a given machine
+    seed: int = 42
     max_tokens: int = 256
 
 

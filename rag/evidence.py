@@ -45,6 +45,7 @@ class Passage:
     node: TextNode
     sentences: list[Segment]
     score: float
+    similarity: float = 0.0  # the best sentence's cosine similarity to the question alone
 
     @property
     def text(self) -> str:
@@ -66,16 +67,20 @@ def select_passages(
     sentence_vectors: Callable[[TextNode], np.ndarray],
     budget_words: int = 220,
     max_passages: int = 5,
+    per_file: bool = False,
 ) -> list[Passage]:
     """The best sentences of the top chunks under a word budget, merged per chunk into passages.
 
     A sentence scores by its similarity to the question (embedded with its post title, so "It said the
     withdrawal was completed by 5am" still knows what "it" is), the question terms it shares, whether it
     holds the kind of thing asked for (a date for "when", a number for "how many"), and its chunk's rank.
+    With `per_file` (questions that compare or combine documents) each file among the hits first gets its
+    best sentence, so "Nov 2022 vs Nov 2023" sees both documents.
     """
     terms = key_terms(question)
     wanted = answer_type(question)
     scored: list[tuple[float, int, int]] = []  # (score, hit index, sentence index)
+    cosine: dict[tuple[int, int], float] = {}
     sentence_lists = [sentences_of(h.node) for h in hits]
     for h, sents in enumerate(sentence_lists):
         similarity = sentence_vectors(hits[h].node) @ query_vector
@@ -84,10 +89,17 @@ def select_passages(
             overlap = len(terms & (key_terms(sent.text) | title_terms)) / max(len(terms), 1)
             typed = 0.15 if wanted and wanted.search(sent.text) else 0.0
             scored.append((float(similarity[s]) + 0.5 * overlap + typed - 0.02 * h, h, s))
+            cosine[(h, s)] = float(similarity[s])
+    ranked = sorted(scored, reverse=True)
+    if per_file:  # the best sentence of each file goes first, then the rest by score
+        firsts = {}
+        for item in ranked:
+            firsts.setdefault(hits[item[1]].node.metadata.get("file"), item)
+        ranked = list(firsts.values()) + [item for item in ranked if item not in firsts.values()]
     chosen: dict[int, set[int]] = {}
     seen: set[int] = set()  # chunks overlap by a sentence: never pick the same file offset twice
     words = 0
-    for _score, h, s in sorted(scored, reverse=True):
+    for _score, h, s in ranked:
         sent = sentence_lists[h][s]
         if sent.start in seen or (words + len(sent.text.split()) > budget_words and words):
             continue
@@ -108,8 +120,14 @@ def select_passages(
     for h, picked in chosen.items():
         for run in consecutive(sorted(picked)):
             sents = [sentence_lists[h][i] for i in run]
-            passages.append(Passage(hits[h].node, sents, max(best[(h, i)] for i in run)))
+            score, sim = max(best[(h, i)] for i in run), max(cosine[(h, i)] for i in run)
+            passages.append(Passage(hits[h].node, sents, score, sim))
     passages.sort(key=lambda p: p.score, reverse=True)
+    if per_file:  # keep one passage per file before cutting to max_passages
+        files = {}
+        for p in passages:
+            files.setdefault(p.node.metadata.get("file"), p)
+        passages = list(files.values()) + [p for p in passages if p not in files.values()]
     return passages[:max_passages]
 
 

@@ -188,8 +188,9 @@ class LlamaCppLLM(CustomLLM):
     """A llama-index LLM over llama_cpp.Llama; chat goes through the GGUF's own chat template."""
 
     model_path: str
-    temperature: float = 0.1
+    temperature: float = 0.0
     max_tokens: int = 256
+    seed: int = 42
 
     @classmethod
     def class_name(cls) -> str:
@@ -209,6 +210,7 @@ class LlamaCppLLM(CustomLLM):
             "messages": [{"role": m.role.value, "content": m.content or ""} for m in messages],
             "temperature": kwargs.get("temperature", self.temperature),
             "max_tokens": kwargs.get("max_tokens", self.max_tokens),
+            "seed": self.seed,  # with temperature 0 and a fixed seed, one machine answers the same twice
         }
 
     @llm_chat_callback()
@@ -253,6 +255,7 @@ def get_llm(settings: Settings) -> LLM:
             model_path=str(path),
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
+            seed=settings.seed,
         )
     if settings.llm == "openai":
         from llama_index.llms.openai_like import OpenAILike

@@ -16,6 +16,7 @@ import pytest
 import rag  # noqa: F401  (sets the offline environment before anything else loads)
 from rag.config import REPO_ROOT, Settings, get_settings
 
+REPO = REPO_ROOT
 SEEDS = REPO_ROOT / "seeds"
 BIN = Path(sys.executable).parent
 

@@ -10,10 +10,11 @@ from click.testing import CliRunner
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag.answer import Answer, Citation
-from rag.cli_eval import eval_group
 from rag.config import Settings
 from rag.documents import Segment
-from rag.eval_answers import abstention_scores, has_key_facts, missing_facts, score, stage, summarize
+from rag.evaluation.answers import score, stage, summarize
+from rag.evaluation.cli import eval_group
+from rag.evaluation.metrics import abstention_scores, has_key_facts, missing_facts
 from rag.evidence import Passage
 
 FAILED = "Model x failed: RuntimeError: boom; showing the best matching passages instead"
@@ -154,7 +155,8 @@ def test_each_wrong_answer_says_where_it_was_lost(records: list[dict]):
 
 
 def test_eval_answers_command_writes_the_three_reports(index_settings: Settings, tmp_path: Path):
-    args = ["answers", "--limit", "3", "--model", "qwen2.5-0.5b", "--out", str(tmp_path)]
+    gold = Path(__file__).parent.parent / "eval" / "gold.jsonl"
+    args = ["answers", "--gold", str(gold), "--limit", "3", "--model", "qwen2.5-0.5b", "--out", str(tmp_path)]
     result = CliRunner().invoke(eval_group, args, obj={"index_dir": index_settings.index_dir})
     assert result.exit_code == 0, result.output
     assert "| key-fact accuracy (answerable) |" in result.stdout
@@ -166,6 +168,11 @@ def test_eval_answers_command_writes_the_three_reports(index_settings: Settings,
         assert key in report["metrics"]
     assert "## Wrong answers" in (tmp_path / "answers.md").read_text(encoding="utf-8")
     assert (tmp_path / "answers.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "answers-reliability.png").read_bytes().startswith(b"\x89PNG")
+    wrong = [json.loads(line) for line in (tmp_path / "answers-wrong.jsonl").read_text().splitlines()]
+    assert {w["id"] for w in wrong} == {r["id"] for r in report["records"] if not r["correct"]}
+    assert set(report["by_split"]) == {r["split"] for r in report["records"]}
+    assert all(0.0 <= r["confidence"] <= 1.0 and r["features"] for r in report["records"])
 
 
 @pytest.mark.parametrize(

@@ -10,26 +10,15 @@ import pytest
 from click.testing import CliRunner
 from llama_index.core.schema import MetadataMode
 
-from rag.cli_eval import eval_group
 from rag.config import Settings
 from rag.errors import RagError
-from rag.evaluation import (
-    GOLD_PATH,
-    answerable,
-    check_configs,
-    evidence_spans,
-    first_relevant,
-    hit_at,
-    load_gold,
-    match,
-    ndcg,
-    overlaps,
-    percentile,
-    recall,
-    reciprocal_rank,
-    vanilla_nodes,
-)
-from tests.conftest import SEEDS, run_cli
+from rag.evaluation.cli import eval_group
+from rag.evaluation.gold import answerable, evidence_spans, load_gold, match, overlaps, select_split
+from rag.evaluation.metrics import first_relevant, hit_at, ndcg, percentile, recall, reciprocal_rank
+from rag.evaluation.retrieval import check_configs, vanilla_nodes
+from tests.conftest import REPO, SEEDS, run_cli
+
+GOLD_PATH = REPO / "eval" / "gold.jsonl"
 
 NOTHING: frozenset[int] = frozenset()
 FIRST = frozenset({0})
@@ -173,3 +162,21 @@ def test_rag_eval_retrieval_console_script(index_settings: Settings, tmp_path: P
     assert result.returncode == 0, result.stderr
     assert "| dense |" in result.stdout
     check_reports(tmp_path, ["bm25", "dense"])
+
+
+def test_splits_select_items_and_unknown_split_is_an_error():
+    items = [{"question": "a", "split": "dev"}, {"question": "b", "split": "test"}, {"question": "c"}]
+    assert [i["question"] for i in select_split(items, "dev")] == ["a", "c"]  # no split field: dev
+    assert [i["question"] for i in select_split(items, "test")] == ["b"]
+    assert len(select_split(items, "all")) == 3
+    with pytest.raises(RagError, match="unknown split"):
+        select_split(items, "train")
+
+
+def test_eval_package_has_no_import_cycle_with_the_cli():
+    """rag.evaluation.cli must import without rag.cli (the old cli <-> cli_eval cycle)."""
+    import subprocess
+    import sys
+
+    code = "import sys, rag.evaluation.cli; assert 'rag.cli' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0

@@ -1,8 +1,7 @@
-"""Retrieval quality on eval/gold.jsonl: which configs find the gold evidence, how high, how fast.
+"""Retrieval quality on a gold file: which configs find the gold evidence, how high, how fast.
 
 A result is relevant when its chunk's span [start, end) in the original seed file overlaps the span of
-a gold `evidence` (an exact substring of that file; any occurrence counts). Ranks are 1-based. Metrics
-work on `matches`: for each ranked result, the indices of the item's gold sources it hits.
+a gold `evidence` (an exact substring of that file; any occurrence counts). Ranks are 1-based.
 
 `vanilla` is the honest baseline: llama-index defaults (SimpleDirectoryReader on the raw files, the
 default SentenceSplitter, an in-memory VectorStoreIndex) with the same embedder, dense only.
@@ -11,137 +10,24 @@ Heavy imports (llama-index, the retrievers) happen inside functions so the CLI s
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.config import REPO_ROOT, Settings
+from rag.config import Settings
 from rag.errors import RagError
+from rag.evaluation.gold import Matches, Span, answerable, load_gold, match, select_split, source_spans
+from rag.evaluation.metrics import first_relevant, ndcg, percentile, recall
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore, TextNode
 
-GOLD_PATH = REPO_ROOT / "eval" / "gold.jsonl"
-REPORTS_DIR = REPO_ROOT / "eval" / "reports"
 CONFIGS = ("vanilla", "dense", "bm25", "hybrid", "hybrid+rerank")
 HIT_CUTOFFS = (1, 3, 5, 10)
 MISS_AT = 5  # a question is listed as missed when no relevant result is in the top 5
-
-Span = tuple[str, int, int]  # (file, start, end) with end exclusive
-Matches = list[frozenset[int]]  # per ranked result: indices of the gold sources it hits
 Search = Callable[[str], "list[NodeWithScore]"]
-
-
-# Gold data ---------------------------------------------------------------------------------------
-
-
-def load_gold(path: Path) -> list[dict[str, Any]]:
-    """Every item of a gold JSONL file; a missing file or a bad line is a RagError naming it."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError as exc:
-        raise RagError(f"gold file {path} not found; pass --gold FILE") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RagError(f"cannot read gold file {path}: {exc}") from exc
-    items = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RagError(f"{path} line {number} is not valid JSON: {exc}") from exc
-        if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-            raise RagError(f'{path} line {number}: expected an object with a "question" string')
-        items.append(item)
-    return items
-
-
-def answerable(item: dict[str, Any]) -> bool:
-    return not item.get("should_abstain") and bool(item.get("sources"))
-
-
-def source_spans(source: dict[str, str], seeds_dir: Path) -> list[Span]:
-    """Every occurrence of one gold source's evidence in its original seed file."""
-    file, evidence = source["file"], source["evidence"]
-    try:
-        text = (Path(seeds_dir) / file).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RagError(f"gold source file {file} is not readable in {seeds_dir}: {exc}") from exc
-    spans = []
-    start = text.find(evidence)
-    while start >= 0 and evidence:
-        spans.append((file, start, start + len(evidence)))
-        start = text.find(evidence, start + 1)
-    if not spans:
-        raise RagError(f"gold evidence not found verbatim in {file}: {evidence[:80]!r}; fix eval/gold.jsonl")
-    return spans
-
-
-def evidence_spans(item: dict[str, Any], seeds_dir: Path) -> list[Span]:
-    """The spans of all of an item's gold evidence, in the original seed files."""
-    return [span for source in item.get("sources", []) for span in source_spans(source, seeds_dir)]
-
-
-def overlaps(file: str, start: int, end: int, spans: Iterable[Span]) -> bool:
-    """Does [start, end) in `file` share at least one character with any of the spans?"""
-    return any(file == f and start < e and s < end for f, s, e in spans)
-
-
-def match(results: list[Span], sources: list[list[Span]]) -> Matches:
-    """For each result span, the indices of the gold sources (each a list of spans) it overlaps."""
-    return [frozenset(i for i, spans in enumerate(sources) if overlaps(*result, spans)) for result in results]
-
-
-# Metrics -----------------------------------------------------------------------------------------
-
-
-def first_relevant(matches: Matches) -> int | None:
-    return next((rank for rank, hit in enumerate(matches, 1) if hit), None)
-
-
-def hit_at(matches: Matches, k: int) -> float:
-    rank = first_relevant(matches)
-    return float(rank is not None and rank <= k)
-
-
-def reciprocal_rank(matches: Matches, k: int) -> float:
-    rank = first_relevant(matches[:k])
-    return 1.0 / rank if rank else 0.0
-
-
-def ndcg(matches: Matches, n_sources: int, k: int) -> float:
-    """Binary gains; each gold source is credited once, to the first result that hits it."""
-    credited: set[int] = set()
-    dcg = 0.0
-    for rank, hit in enumerate(matches[:k], 1):
-        new = sorted(hit - credited)
-        if new:
-            credited.add(new[0])
-            dcg += 1.0 / math.log2(rank + 1)
-    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(n_sources, k) + 1))
-    return dcg / ideal if ideal else 0.0
-
-
-def recall(matches: Matches, n_sources: int, k: int) -> float:
-    """The fraction of gold sources hit anywhere in the top k."""
-    found = frozenset().union(*matches[:k])
-    return len(found) / n_sources if n_sources else 0.0
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    position = (len(ordered) - 1) * p / 100
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def summarize(rows: list[dict[str, Any]], k: int) -> dict[str, float]:
@@ -167,14 +53,15 @@ def cutoffs(k: int) -> list[int]:
 
 def evaluate_retrieval(
     settings: Settings,
-    gold_path: Path = GOLD_PATH,
+    gold_path: Path,
     configs: Iterable[str] = CONFIGS,
     k: int = 10,
     progress: bool = True,
+    split: str = "all",
 ) -> dict[str, Any]:
-    """Run every config over the answerable gold questions; the report that eval_report writes out."""
+    """Run every config over the answerable gold questions; the report that rag.evaluation.report writes."""
     configs = check_configs(configs)
-    items = load_gold(gold_path)
+    items = select_split(load_gold(gold_path), split)
     questions = [item for item in items if answerable(item)]
     if not questions:
         raise RagError(f"{gold_path} has no answerable items with sources to evaluate")
@@ -182,6 +69,7 @@ def evaluate_retrieval(
     report: dict[str, Any] = {
         "k": k,
         "gold": str(gold_path),
+        "split": split,
         "index": settings.chroma_url or str(settings.index_dir),
         "seeds": str(settings.seeds_dir),
         "embed_model": settings.embed_model,
@@ -223,15 +111,21 @@ def run_config(
 ) -> list[dict[str, Any]]:
     from tqdm import tqdm
 
-    search(questions[0]["question"])  # warm-up: caches, lazy loads and first-call overheads are not timed
+    search(query_of(questions[0]))  # warm-up: caches, lazy loads and first-call overheads are not timed
     rows = []
     for item, item_sources in tqdm(list(zip(questions, sources)), desc=name, disable=not progress, unit="q"):
         started = time.perf_counter()
-        results = search(item["question"])
+        results = search(query_of(item))
         elapsed_ms = (time.perf_counter() - started) * 1000
         matches = match([result_span(r) for r in results], item_sources)
         rows.append(question_row(item, results, matches, len(item_sources), k, elapsed_ms))
     return rows
+
+
+def query_of(item: dict[str, Any]) -> str:
+    """What is retrieved for an item: a follow-up goes with the user's previous question, as in rag.answer."""
+    previous = [m.get("content") for m in item.get("history") or [] if m.get("role") == "user"]
+    return f"{previous[-1]} {item['question']}" if previous else item["question"]
 
 
 def question_row(

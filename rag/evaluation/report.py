@@ -1,5 +1,5 @@
-"""Write evaluation reports as a table, Markdown, JSON and a chart: retrieval (from rag.evaluation) and
-answers (from rag.eval_answers)."""
+"""Write evaluation reports as a table, Markdown, JSON and a chart: retrieval (rag.evaluation.retrieval)
+and answers (rag.evaluation.answers), the latter per split and question type, with every wrong answer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
-from rag.evaluation import MISS_AT, cutoffs
+from rag.evaluation.retrieval import MISS_AT, cutoffs
 
 CHART_METRICS = ("hit@1", "hit@5", "mrr@{k}", "ndcg@{k}")
 
@@ -188,9 +188,52 @@ def answer_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_answer_reports(report: dict[str, Any], out_dir: Path) -> list[Path]:
-    """answers.md, answers.json and answers.png in out_dir; returns their paths."""
-    return write_all(report, out_dir, "answers", answer_markdown, answer_chart)
+def write_answer_reports(report: dict[str, Any], out_dir: Path, stem: str = "answers") -> list[Path]:
+    """STEM.md, STEM.json, STEM.png and STEM-wrong.jsonl (one wrong answer per line) in out_dir."""
+    paths = write_all(report, out_dir, stem, answer_markdown, answer_chart)
+    wrong = out_dir / f"{stem}-wrong.jsonl"
+    rows = [r for r in report["records"] if not r["correct"]]
+    fields = ("id", "split", "type", "question", "history", "expected", "answer", "abstained", "extractive", "stage")
+    wrong.write_text("".join(json.dumps({f: r.get(f) for f in fields}, ensure_ascii=False) + "\n" for r in rows))
+    return [*paths, wrong, write_reliability(report, out_dir / f"{stem}-reliability.png")]
+
+
+def write_reliability(report: dict[str, Any], path: Path) -> Path:
+    """The final decision's confidence against what the gold says, one curve per split."""
+    from rag.evaluation.calibration import draw_reliability, reliability
+
+    curves = {}
+    for split in sorted({r["split"] for r in report["records"]}):
+        rows = [r for r in report["records"] if r["split"] == split]
+        curves[split] = reliability([r["confidence"] for r in rows], [0 if r["should_abstain"] else 1 for r in rows])
+    draw_reliability(curves, path)
+    return path
+
+
+TYPE_COLUMNS = (  # header, metric
+    ("items", "items"),
+    ("key facts", "key_fact_accuracy"),
+    ("cite prec.", "citation_precision"),
+    ("abstain P", "abstention_precision"),
+    ("abstain R", "abstention_recall"),
+    ("abstain F1", "abstention_f1"),
+    ("correct", "correct_share"),
+    ("first token p50 ms", "first_token_p50_ms"),
+    ("total p50 ms", "total_p50_ms"),
+)
+
+
+def split_tables(report: dict[str, Any]) -> str:
+    """Per split: one row per question type and one for all, with the headline metrics."""
+    parts = []
+    for split, types in report.get("by_type", {}).items():
+        lines = [f"### {split}", "", "| type | " + " | ".join(h for h, _ in TYPE_COLUMNS) + " |"]
+        lines.append("|---" * (len(TYPE_COLUMNS) + 1) + "|")
+        rows = [*types.items(), ("**all**", report["by_split"][split])]
+        for name, m in rows:
+            lines.append(f"| {name} | " + " | ".join(value(key, m.get(key)) for _, key in TYPE_COLUMNS) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
 
 
 def answer_markdown(report: dict[str, Any]) -> str:
@@ -205,6 +248,10 @@ def answer_markdown(report: dict[str, Any]) -> str:
         f"answerable, {m['items'] - m['answerable']} should abstain). LLM `{report['llm']}`, model "
         f"`{report['model']}`, retriever `{report['retriever']}`, k={report['k']}, index `{report['index']}`.",
         answer_table(report),
+        "## By split and question type",
+        "`correct`: the item's expected outcome (key facts stated, or an abstention where the documents do not "
+        "answer). Tune on dev only; test is for reporting.",
+        split_tables(report),
         f"Abstention confusion: {m['abstention_tp']} right abstentions, {m['abstention_fp']} false, "
         f"{m['abstention_fn']} missed, {m['abstention_tn']} right answers attempted.",
         "![quality metrics and latency](answers.png)",

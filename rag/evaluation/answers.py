@@ -1,7 +1,7 @@
 """Answer quality on eval/gold.jsonl: are the key facts stated, is the gold evidence cited, does the bot
 abstain when (and only when) it should, and how long does it take.
 
-Each gold item is answered from scratch (no history) by `rag.answer.stream_answer`, the generator that
+Each gold item is answered from scratch (with its own `history` only) by `rag.answer.stream_answer`, the generator that
 `answer()` and `rag ask` consume, so the answer is the one a user gets. The stream also shows what the
 final Answer hides: the passages the model saw and the text it wrote before the citation check. So
 every wrong answer can be traced to the step that lost it (see `stage`).
@@ -13,57 +13,22 @@ Heavy imports (the answer pipeline, the model) happen inside functions so the CL
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.citations import MARKER
 from rag.config import Settings
 from rag.errors import RagError
-from rag.evaluation import GOLD_PATH, Span, load_gold, overlaps, percentile, result_span, source_spans
+from rag.evaluation.gold import Span, load_gold, overlaps, select_split, source_spans
+from rag.evaluation.metrics import abstention_scores, has_key_facts, missing_facts, percentile, ratio
+from rag.evaluation.retrieval import result_span
 
 if TYPE_CHECKING:
     from rag.answer import Answer
     from rag.evidence import Passage
 
 Sources = list[list[Span]]  # per gold source of an item: every occurrence of its evidence
-QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "′": "'", "“": '"', "”": '"', "„": '"', "″": '"'})
-THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # "40,000" -> "40000"; "3,5" and "1,23" stay
 LLM_FAILED = "showing the best matching passages instead"  # the end of rag.answer's notice when the LLM fails
 KINDS = ("llm", "extractive", "abstained")
-
-
-# Key facts ---------------------------------------------------------------------------------------
-
-
-def normalise(text: str) -> str:
-    """Lower case, straight quotes, single spaces, no thousands separators, no [n] citation markers."""
-    text = THOUSANDS.sub("", MARKER.sub(" ", text).translate(QUOTES).lower())
-    return " ".join(text.split())
-
-
-def occurs(alternative: str, text: str) -> bool:
-    """Is the alternative in the (normalised) text? A number must not be part of a longer one: "6" is not
-    in "16" or "6.9"."""
-    needle = normalise(alternative)
-    if not needle:
-        return False
-    pattern = re.escape(needle)
-    if needle[0].isdigit():
-        pattern = r"(?<!\d)(?<!\d\.)" + pattern
-    if needle[-1].isdigit():
-        pattern += r"(?!\d)(?![.,]\d)"
-    return re.search(pattern, text) is not None
-
-
-def missing_facts(key_facts: list[list[str]], answer: str) -> list[list[str]]:
-    """The key facts (each a list of alternatives) of which no alternative occurs in the answer."""
-    text = normalise(answer)
-    return [alternatives for alternatives in key_facts if not any(occurs(a, text) for a in alternatives)]
-
-
-def has_key_facts(key_facts: list[list[str]], answer: str) -> bool:
-    return not missing_facts(key_facts, answer)
 
 
 # Citations ---------------------------------------------------------------------------------------
@@ -84,32 +49,7 @@ def covered(sources: Sources, citations: list[dict[str, Any]], chunk: bool = Fal
     return [any(overlaps(*citation_span(c, chunk), spans) for c in citations) for spans in sources]
 
 
-# Abstention and summary ----------------------------------------------------------------------------
-
-
-def ratio(part: float, whole: float) -> float | None:
-    """None when there is nothing to measure, so "no data" never reads as a score of 0."""
-    return part / whole if whole else None
-
-
-def abstention_scores(should: list[bool], did: list[bool]) -> dict[str, Any]:
-    """Precision, recall and F1 with "should abstain" as the positive class, plus the confusion counts."""
-    tp = sum(s and d for s, d in zip(should, did))
-    fp = sum(d and not s for s, d in zip(should, did))
-    fn = sum(s and not d for s, d in zip(should, did))
-    precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
-    f1 = None
-    if precision is not None and recall is not None:
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "abstention_precision": precision,
-        "abstention_recall": recall,
-        "abstention_f1": f1,
-        "abstention_tp": tp,
-        "abstention_fp": fp,
-        "abstention_fn": fn,
-        "abstention_tn": len(should) - tp - fp - fn,
-    }
+# Summary ------------------------------------------------------------------------------------------
 
 
 def kind(record: dict[str, Any]) -> str:
@@ -138,6 +78,11 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     metrics |= abstention_scores([r["should_abstain"] for r in records], [r["abstained"] for r in records])
     metrics |= latencies(records)
     metrics["extractive_share"] = ratio(sum(r["extractive"] for r in records), len(records))
+    metrics["correct_share"] = ratio(sum(r["correct"] for r in records), len(records))
+    # A "Yes" to a leading question the documents contradict or do not state is always wrong.
+    metrics["leading_confirmed"] = sum(
+        r["type"] == "leading" and not r["correct"] and r["answer"].lower().startswith("yes") for r in records
+    )
     metrics["llm_failures"] = sum(r["llm_failed"] for r in records)
     return metrics
 
@@ -160,33 +105,51 @@ def latencies(records: list[dict[str, Any]]) -> dict[str, float | None]:
 
 
 def evaluate_answers(
-    settings: Settings, gold_path: Path = GOLD_PATH, limit: int | None = None, progress: bool = True
+    settings: Settings,
+    gold_path: Path,
+    split: str = "all",
+    limit: int | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """Answer the first `limit` (default: all) gold items; the report that eval_report writes out."""
+    """Answer the split's items (the first `limit`, default all); the report that rag.evaluation.report writes.
+
+    Metrics come overall, per split (dev: tuned on; test: reported only) and per question type."""
     from tqdm import tqdm
 
     if limit is not None and limit < 1:
         raise RagError(f"--limit must be at least 1 question, not {limit}")
-    items = load_gold(gold_path)[:limit]
+    items = select_split(load_gold(gold_path), split)[:limit]
     if not items:
-        raise RagError(f"{gold_path} has no questions to evaluate")
+        raise RagError(f"{gold_path} has no questions to evaluate in split {split!r}")
     sources = [[source_spans(s, settings.seeds_dir) for s in item.get("sources", [])] for item in items]
     model = check_llm(settings)
-    run(items[0]["question"], settings)  # warm-up: model load and first-call overheads are not timed
+    run(items[0], settings)  # warm-up: model load and first-call overheads are not timed
     records = [
-        score(item, item_sources, *run(item["question"], settings))
+        score(item, item_sources, *run(item, settings))
         for item, item_sources in tqdm(list(zip(items, sources)), desc="answers", unit="q", disable=not progress)
     ]
+    groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for r in records:
+        groups.setdefault(r["split"], {}).setdefault(r["type"], []).append(r)
     return {
         "gold": str(gold_path),
+        "split": split,
         "index": settings.chroma_url or str(settings.index_dir),
         "llm": settings.llm,
         "model": model,
         "retriever": settings.retriever,
         "k": settings.top_k,
+        "thresholds": {"gate": settings.gate_threshold, "answer": settings.answer_threshold},
         "cpu_load": [round(x, 2) for x in os.getloadavg()],  # 1, 5, 15 min: busy CPUs slow the latencies
         "cpus": os.cpu_count(),
         "metrics": summarize(records),
+        "by_split": {
+            name: summarize([r for rows in types.values() for r in rows]) for name, types in sorted(groups.items())
+        },
+        "by_type": {
+            name: {kind: summarize(rows) for kind, rows in sorted(types.items())}
+            for name, types in sorted(groups.items())
+        },
         "records": records,
     }
 
@@ -203,13 +166,14 @@ def check_llm(settings: Settings) -> str:
     return settings.llm_model or (DEFAULT_MODEL if settings.llm == "local" else "default")
 
 
-def run(question: str, settings: Settings) -> tuple[Answer, list[Passage], str]:
+def run(item: dict[str, Any], settings: Settings) -> tuple[Answer, list[Passage], str]:
     """The final answer, the passages the model was shown and the model's raw text."""
     from rag.answer import Done, Retrieved, Token, stream_answer
 
     passages: list[Passage] = []
     text = ""
-    for event in stream_answer(question, [], settings):
+    question = item["question"]
+    for event in stream_answer(question, item.get("history") or [], settings):
         if isinstance(event, Retrieved):
             passages = event.passages
         elif isinstance(event, Token):
@@ -229,7 +193,10 @@ def score(item: dict[str, Any], sources: Sources, answer: Answer, passages: list
     seen = [(p.node.metadata["file"], p.start, p.end) for p in passages]
     record = {
         "id": item.get("id"),
+        "split": item.get("split", "dev"),
+        "type": item.get("type", "unanswerable" if should else "factual"),
         "question": item["question"],
+        "history": item.get("history") or [],
         "expected": item.get("answer"),
         "key_facts": key_facts,
         "should_abstain": should,
@@ -253,6 +220,8 @@ def score(item: dict[str, Any], sources: Sources, answer: Answer, passages: list
         "passage_scores": [round(p.score, 3) for p in passages],  # what rag.answer's relevance thresholds see
         "gold_in_passages": any(overlaps(*span, s) for span in seen for s in sources),
         "timings": dict(answer.timings),
+        "confidence": round(answer.confidence, 4),
+        "features": {name: round(v, 4) for name, v in answer.features.items()},
     }
     record["stage"] = None if record["correct"] or should else stage(record)
     return record

