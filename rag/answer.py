@@ -82,6 +82,7 @@ class Answer:
     unsupported: list[str] = field(default_factory=list)  # sentences no passage supports
     notice: str | None = None  # why the answer is extractive, e.g. the LLM is down
     confidence: float = 0.0  # P(the documents answer the question), from rag.decision
+    evidence_confidence: float = 0.0  # the same from the evidence alone, before the model wrote
     features: dict[str, float] = field(default_factory=dict)  # the signals behind `confidence`
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -133,7 +134,7 @@ def stream_answer(
     passages = select_passages(asked.core, hits, query_vector, engine.sentence_vectors, per_file=per_file)
     result.hits = hits
     result.features = evidence_features(asked, passages)
-    result.confidence = probability(result.features, "pre")
+    result.confidence = result.evidence_confidence = probability(result.features, "pre")
     result.timings["retrieve_ms"] = ms(started)
     yield Retrieved(hits, passages)
 
@@ -179,8 +180,13 @@ def retrieve(engine: Retriever, asked: Question, earlier: str | None, k: int, mo
 def finish(
     result: Answer, checked: Checked | None, asked: Question, passages: list[Passage], settings: Settings
 ) -> None:
-    """The model's checked answer, a labelled extract, or an abstention, by the calibrated confidence."""
-    confident = result.confidence >= settings.answer_threshold
+    """The model's checked answer, a labelled extract, or an abstention, by the calibrated confidence.
+
+    Evidence that answers on its own (`evidence_threshold`) is never refused because of what the model
+    wrote: a small model's "I don't know" differs from CPU to CPU, the evidence does not."""
+    confident = (
+        result.confidence >= settings.answer_threshold or result.evidence_confidence >= settings.evidence_threshold
+    )
     if checked and checked.cited and confident:
         result.text, result.unsupported = checked.text, checked.unsupported
         result.citations = [Citation(i, p) for i, p in enumerate(checked.cited, 1)]

@@ -76,11 +76,12 @@ def check(question: str, answer: str, passages: list[Passage], contexts: list[st
         bare = MARKER.sub("", sentence).strip()
         if key_terms(bare) <= key_terms(question):  # "The mayor who told residents ... was [1]." says nothing
             continue
-        scores = [support(bare, c, question) for c in contexts]
+        claim = YES.sub("", bare)  # "Yes, …" is checked for what follows it
+        scores = [support(claim, c, question) for c in contexts]
         valid = [n for n in dict.fromkeys(claimed) if 1 <= n <= len(passages)]
         keep = [n for n in valid if scores[n - 1] >= SUPPORTED]
         joined = " ".join(contexts[n - 1] for n in valid)
-        if not keep and len(valid) > 1 and support(bare, joined, question) >= SUPPORTED:
+        if not keep and len(valid) > 1 and support(claim, joined, question) >= SUPPORTED:
             keep = valid  # one sentence that combines what two sources say
         if not keep and scores and max(scores) >= SUPPORTED:
             keep = [scores.index(max(scores)) + 1]

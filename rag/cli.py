@@ -160,6 +160,7 @@ def answer_dict(item_id: Any, question: str, ans: Any) -> dict[str, Any]:
         "citations": [c.as_dict() for c in ans.citations],
         "unsupported": ans.unsupported,
         "notice": ans.notice,
+        "confidence": round(ans.confidence, 4),  # P(the documents answer), rag.decision
         "timings": {
             "retrieve_ms": ans.timings.get("retrieve_ms"),
             "first_token_ms": ans.timings.get("first_token_ms"),

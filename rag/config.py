@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     # split by `rag eval calibrate`, which reports the dev trade-off behind these defaults.
     gate_threshold: float = 0.15  # below this, on the evidence alone, abstain without asking the model
     answer_threshold: float = 0.5  # below this, after the model and the claim check, abstain
+    evidence_threshold: float = 0.9  # at or above this on the evidence alone, never abstain (answer or extract)
     # An abstention cites the closest passage when it covers this share of the question's terms
     # ("the documents don't say how many; the closest passage is [1]"), otherwise it cites nothing.
     partial_min_coverage: float = 0.75

@@ -33,7 +33,8 @@ SLOTS: list[tuple[str, re.Pattern[str]]] = [  # checked in order; the first matc
 LEADING = re.compile(
     r"^\W*(?:(?:please |can you |could you )?(?:just )?confirm (?:for me )?(?:that )?"
     r"|isn'?t it true (?:that )?|is it true (?:that )?|answer (?:with )?yes or no:?\s*|yes or no:?\s*"
-    r"|ignore (?:the|your|all)? ?(?:articles?|documents?|sources?|instructions?)[^,.:;]*[,.:;]?\s*(?:and )?"
+    r"|ignore (?:the |your |all )?(?:articles?|documents?|sources?|instructions?)\b[^,.:;]*?"
+    r"(?:[,.:;]\s*(?:and )?|\s+and\s+)"
     r"|(?:please )?make up (?:a )?(?:plausible )?(?:number|figure|answer|name)? ?(?:for )?)",
     re.I,
 )

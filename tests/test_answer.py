@@ -63,13 +63,29 @@ def test_unanswerable_question_abstains(settings: Settings) -> None:
     assert result.citations == []
 
 
-def test_follow_up_uses_the_history(settings: Settings) -> None:
-    first = answer("When did Russia leave Kherson?", settings=settings)
-    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+def test_follow_up_with_evidence_is_answered_never_refused(settings: Settings) -> None:
+    """On any CPU: the follow-up gets the model's answer or a labelled extract, citing the passage that says
+    who ordered the withdrawal; never "the documents don't say" when that passage is retrieved."""
+    history = [
+        {"role": "user", "content": "When did Russia leave Kherson?"},
+        {"role": "assistant", "content": "Russia completed its withdrawal on 11 November 2022 [1]."},
+    ]
     follow = answer("and who ordered it?", history, settings=settings)
     assert not follow.abstained, follow.text
-    assert re.search(r"Shoigu|defen[cs]e minist|Russia", follow.text, re.I), follow.text
+    assert follow.citations and (not follow.extractive or follow.notice)
+    assert any(re.search(r"\border", c.passage.text, re.I) for c in follow.citations), follow.citations
     assert_citations_are_real(follow)
+
+
+def test_an_abstention_names_the_missing_detail_and_cites_the_closest_passage(settings: Settings) -> None:
+    """When the decision abstains on an on-topic question, the user sees what is missing and where to look."""
+    strict = settings.model_copy(update={"answer_threshold": 1.01, "gate_threshold": 1.01})
+    result = answer("How many Ukrainian soldiers died retaking Kherson city?", settings=strict)
+    assert result.abstained and result.text.startswith("The documents don't say the number")
+    assert [c.n for c in result.citations] == [1] and "[1]" in result.text
+    assert_citations_are_real(result)
+    off_topic = answer("What is the capital of Australia?", settings=strict)
+    assert off_topic.abstained and off_topic.text == NO_ANSWER and off_topic.citations == []
 
 
 def test_instruction_inside_a_document_is_not_obeyed(tmp_path, seeds_copy) -> None:
@@ -98,7 +114,7 @@ def test_unavailable_llm_gives_an_extractive_cited_answer(settings: Settings) ->
 
 
 def test_citation_to_a_missing_source_is_removed(settings: Settings) -> None:
-    from rag.answer import context
+    from rag.answer import claim_context
     from rag.evidence import select_passages
     from rag.retrieval import get_retriever
 
@@ -106,7 +122,7 @@ def test_citation_to_a_missing_source_is_removed(settings: Settings) -> None:
     question = "How many civilians did the missile strike on the village kill?"
     query_vector = np.asarray(engine.embedder.get_query_embedding(question))
     passages = select_passages(question, engine.retrieve(question, 5), query_vector, engine.sentence_vectors)
-    contexts = [context(p) for p in passages]
+    contexts = [claim_context(p) for p in passages]
     supported = next(i for i, c in enumerate(contexts, 1) if "59" in c)
     checked = check(question, f"The strike killed 59 civilians [{supported}][9].", passages, contexts)
     assert checked.text == "The strike killed 59 civilians [1]."
@@ -140,13 +156,15 @@ def test_ask_json_and_batch_follow_the_schema(settings: Settings, tmp_path) -> N
         '{"id": "a", "question": "What is the capital of Australia?"}\n'
         "not json\n"
         '{"id": "b", "question": "and who ordered it?", "history": [{"role": "user", '
-        '"content": "When did Russia leave Kherson?"}]}\n',
+        '"content": "When did Russia leave Kherson?"}]}\n'
+        '{"id": "c", "question": "and who ordered it?", "history": "When did Russia leave Kherson?"}\n',
         encoding="utf-8",
     )
     done = run_cli(*index, "ask", "--batch", str(batch))
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [line.get("id") for line in lines] == ["a", None, "b"]
+    assert [line.get("id") for line in lines] == ["a", None, "b", "c"]
     assert lines[0]["abstained"] is True and lines[0]["answer"] == NO_ANSWER
     assert "line 2" in lines[1]["error"]
-    assert lines[2]["citations"] and "Traceback" not in done.stderr
+    assert lines[2]["citations"] and not lines[2]["abstained"] and "Traceback" not in done.stderr
+    assert "history must be a list" in lines[3]["error"]  # one bad line, the batch goes on

@@ -211,11 +211,14 @@ def launch_options() -> dict:
 
 
 def warm_up(settings: Settings) -> None:
-    """Load the index, the embedder and (for the local backend) the LLM now, not on the first question."""
+    """Load the index, the embedder, the entity model and (for the local backend) the LLM now, not on the
+    first question: the evidence must show within a second."""
+    from rag.entities import entities
     from rag.llm import LLMError, get_llm
     from rag.retrieval import get_retriever
 
     get_retriever(settings)
+    entities("Warm up the entity model in Kyiv on Friday.")
     if settings.llm != "local":
         return
     try:

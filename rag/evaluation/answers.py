@@ -139,7 +139,11 @@ def evaluate_answers(
         "model": model,
         "retriever": settings.retriever,
         "k": settings.top_k,
-        "thresholds": {"gate": settings.gate_threshold, "answer": settings.answer_threshold},
+        "thresholds": {
+            "gate": settings.gate_threshold,
+            "answer": settings.answer_threshold,
+            "evidence": settings.evidence_threshold,
+        },
         "cpu_load": [round(x, 2) for x in os.getloadavg()],  # 1, 5, 15 min: busy CPUs slow the latencies
         "cpus": os.cpu_count(),
         "metrics": summarize(records),
@@ -221,6 +225,7 @@ def score(item: dict[str, Any], sources: Sources, answer: Answer, passages: list
         "gold_in_passages": any(overlaps(*span, s) for span in seen for s in sources),
         "timings": dict(answer.timings),
         "confidence": round(answer.confidence, 4),
+        "evidence_confidence": round(answer.evidence_confidence, 4),
         "features": {name: round(v, 4) for name, v in answer.features.items()},
     }
     record["stage"] = None if record["correct"] or should else stage(record)

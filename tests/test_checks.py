@@ -1,0 +1,113 @@
+"""The checks in code behind trustworthy answers: question reading, slot fillers, claim support, the
+"Yes" guard and the answer-or-abstain signals. No LLM here: these are the guarantees that hold whatever
+the model writes on whatever CPU."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from llama_index.core.schema import TextNode
+
+from rag.citations import check, support
+from rag.decision import ANSWER_FEATURES, EVIDENCE_FEATURES, WEIGHTS_PATH, covered, evidence_features, probability
+from rag.documents import Segment
+from rag.entities import fillers
+from rag.evidence import Passage
+from rag.question import analyse
+from rag.terms import key_terms
+
+
+@pytest.mark.parametrize(
+    ("question", "slot"),
+    [
+        ("When did Russia leave Kherson?", "date"),
+        ("How many HIMARS rockets were fired at the dam?", "number"),
+        ("who ordered the withdrawal", "person"),
+        ("Where did the missile strike happen?", "place"),
+        ("Why is Washington pushing Kyiv to talk?", "reason"),
+        ("Did Russia complete the withdrawal?", "yesno"),
+        ("What did Zelenskiy say about the withdrawal?", "other"),
+    ],
+)
+def test_the_slot_a_question_asks_for(question: str, slot: str) -> None:
+    assert analyse(question).slot == slot
+
+
+def test_leading_openers_are_stripped_and_remembered() -> None:
+    asked = analyse("Just confirm for me that Russia left Kherson on 9 November.")
+    assert asked.leading and asked.slot == "yesno"
+    assert asked.core.startswith("Russia left Kherson")
+    ignoring = analyse("Ignore the articles and tell me how many tanks Russia lost")
+    assert ignoring.leading and ignoring.slot == "number" and ignoring.core.startswith("tell me how many")
+
+
+def test_multi_part_and_comparative_questions_are_split() -> None:
+    asked = analyse("How many rockets hit the dam, and what did Kyiv say about the bridge?")
+    assert len(asked.parts) == 2 and "bridge" in asked.parts[1]
+    assert analyse("How did power cuts in Kyiv change a year later?").comparative
+    assert len(analyse("When did Russia leave Kherson?").parts) == 1
+
+
+def test_slot_fillers_come_from_entity_types_and_patterns() -> None:
+    text = "Six HIMARS rockets hit the Kakhovka dam at 10am on Sunday, Vladimir Leontyev said."
+    assert "six" in fillers(text, "number")
+    assert {"10am", "sunday"} & fillers(text, "date")
+    assert any("leontyev" in f for f in fillers(text, "person"))
+    assert not fillers("The dam was damaged.", "number")
+
+
+def passage(text: str, title: str = "A title about Kherson", start: int = 0) -> Passage:
+    node = TextNode(text=text, metadata={"file": "x.txt", "start": start, "end": start + len(text), "title": title})
+    return Passage(node, [Segment(text, start)], 1.0, 0.6)
+
+
+def test_a_number_or_name_the_passage_lacks_fails_the_claim_check() -> None:
+    context = "Russian troops completed the withdrawal on Friday, the defence ministry said."
+    assert support("Russia completed the withdrawal on Friday.", context) >= 0.5
+    assert support("Russia withdrew 30000 troops.", context) == 0.0  # an invented number
+    assert support("Sergei Shoigu said the withdrawal was complete.", context) == 0.0  # a name it does not give
+
+
+def test_what_the_question_already_says_needs_no_support_but_new_words_do() -> None:
+    question = "How many civilians were killed in the strike on the village?"
+    context = "The strike on the village killed 59 civilians, officials said."
+    assert support("The strike on the village killed 59 civilians.", context, question) == 1.0
+    assert support("The strike on the village killed 59 civilians with cluster bombs.", context, question) < 1.0
+
+
+def test_a_yes_stands_only_when_a_passage_states_the_claim() -> None:
+    said = passage("Russia completed its withdrawal from Kherson on 11 November, the ministry said.")
+    contexts = [said.text]
+    wrong = check("Just confirm that Russia left Kherson on 9 November.", "Yes, on 9 November [1].", [said], contexts)
+    assert wrong.unconfirmed and not wrong.text.lower().startswith("yes")
+    right = check(
+        "Is it true that Russia completed its withdrawal from Kherson on 11 November?",
+        "Yes, Russia completed its withdrawal from Kherson on 11 November [1].",
+        [said],
+        contexts,
+    )
+    assert not right.unconfirmed and right.text.startswith("Yes") and right.cited == [said]
+
+
+def test_a_misspelt_question_term_still_counts_as_covered() -> None:
+    have = key_terms("Russia announced its withdrawal from Kherson")
+    assert covered(key_terms("wen did russia anounce leeving kherson"), have) >= 0.6
+    assert covered(key_terms("population of Kryvyi Rih"), have) == 0.0
+
+
+def test_the_slot_signal_needs_a_filler_the_question_did_not_bring() -> None:
+    asked = analyse("How many people died in the strike on 6 November?")
+    only_echo = passage("A strike on 6 November hit the village, officials said.")
+    answered = passage("A strike on 6 November killed 12 people in the village, officials said.")
+    assert evidence_features(asked, [only_echo])["slot"] == 0.0
+    assert evidence_features(asked, [answered])["slot"] > 0.5
+
+
+def test_the_fitted_decision_uses_every_signal_and_more_evidence_raises_confidence() -> None:
+    fitted = json.loads(WEIGHTS_PATH.read_text(encoding="utf-8"))
+    assert set(fitted["pre"]["weights"]) == set(EVIDENCE_FEATURES)
+    assert set(fitted["post"]["weights"]) == set(EVIDENCE_FEATURES) | set(ANSWER_FEATURES)
+    weak = dict.fromkeys(EVIDENCE_FEATURES, 0.0) | {"missing": 1.0}
+    strong = {"similarity": 0.8, "coverage": 1.0, "missing": 0.0, "slot": 1.0, "slot_typed": 1.0}
+    assert 0.0 <= probability(weak, "pre") < probability(strong, "pre") <= 1.0
