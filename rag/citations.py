@@ -5,7 +5,8 @@ gets the best passage attached; a sentence no passage supports is flagged. Citat
 1..m in order of first use.
 
 A passage supports a sentence when its *text* (not its post title; its date label may resolve a date)
-holds what the sentence adds beyond the question: every number, every name, and most content words.
+holds what the sentence adds beyond the question: every number, every name, and most content words; a
+sentence that denies or says "still" where the passage does not conflicts with it.
 A "Yes" to a yes/no or leading question stands only if the cited passages state the question's claim.
 """
 
@@ -32,6 +33,8 @@ ABSTENTION = re.compile(
 )
 SUPPORTED = 0.5  # share of a sentence's new key terms that its passage must contain
 CONFIRMED = 0.8  # share of a yes/no question's terms the cited passages must hold for a "Yes" to stand
+# A denial the passage does not make: "Russia has not withdrawn" cited to "the withdrawal is complete".
+NEGATION = re.compile(r"\b(not|never|no longer|n't|neither|nor|denied|denies|refused|failed to|still)\b", re.I)
 YES = re.compile(r"^\s*(yes|that's (right|correct)|correct|indeed|that is (right|correct))\b[,.!:;]?\s*", re.I)
 
 
@@ -54,6 +57,8 @@ def support(sentence: str, context: str, question: str = "") -> float:
     states a number or a name the passage lacks."""
     if not numbers(sentence) <= numbers(context):
         return 0.0
+    if NEGATION.search(sentence.replace("’", "'")) and not NEGATION.search(context.replace("’", "'")):
+        return 0.0  # the polarity conflicts
     lowered = context.lower()
     if any(name not in lowered for name in names(sentence) - names(question)):
         return 0.0

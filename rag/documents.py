@@ -77,7 +77,10 @@ def load_seeds(seeds_dir: Path) -> tuple[list[SourceDoc], list[str]]:
 
 
 def read_text(path: Path) -> str:
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:  # unreadable (permissions), vanished, a broken link: skip it, say why
+        raise DocumentError(f"skipped {path.name}: cannot read it ({exc.strerror or exc})") from None
     if b"\x00" in data[:4096]:
         raise DocumentError(f"skipped {path.name}: binary file")
     try:
@@ -95,7 +98,7 @@ def parse_document(name: str, text: str) -> SourceDoc:
     if looks_like_liveblog_json(text):
         return SourceDoc(name, text, *parse_liveblog_json(text))
     match = DATE_LINE.match(text)
-    date = match.group(1) if match else None
+    date = match.group(1) if match and valid_day(match.group(1)) else None  # "date 2022-13-45" is no date
     paragraphs = [Segment(m.group(), m.start()) for m in PARAGRAPH.finditer(text)]
     if match:  # the " date YYYY-MM-DD" prefix is metadata, not text
         first = paragraphs[0]
@@ -150,8 +153,20 @@ def split_sections(paragraphs: list[Segment], day: str | None) -> list[Section]:
     return [s for s in sections if s.segments]
 
 
-def blog_time(day: str, match: re.Match[str]) -> str:
+def blog_time(day: str | None, match: re.Match[str]) -> str | None:
     # The timed live blog among the seeds is British (the Telegraph): its clock is UK local time.
     clock = f"{day} {match.group(1)}:{match.group(2)} {match.group(3)}"
-    stamp = datetime.strptime(clock, "%Y-%m-%d %I:%M %p").replace(tzinfo=UK)
+    try:
+        stamp = datetime.strptime(clock, "%Y-%m-%d %I:%M %p").replace(tzinfo=UK)
+    except ValueError:  # "13:75 PM", or no valid day to put it on: the post keeps no time
+        return None
     return stamp.isoformat()
+
+
+def valid_day(day: str) -> bool:
+    try:
+        datetime.strptime(day, "%Y-%m-%d")
+    except ValueError:
+        log.warning("ignoring a malformed date line: %s", day)
+        return False
+    return True

@@ -67,6 +67,7 @@ def test_a_number_or_name_the_passage_lacks_fails_the_claim_check() -> None:
     assert support("Russia completed the withdrawal on Friday.", context) >= 0.5
     assert support("Russia withdrew 30000 troops.", context) == 0.0  # an invented number
     assert support("Sergei Shoigu said the withdrawal was complete.", context) == 0.0  # a name it does not give
+    assert support("Russian troops have not completed the withdrawal.", context) == 0.0  # polarity conflict
 
 
 def test_what_the_question_already_says_needs_no_support_but_new_words_do() -> None:

@@ -238,3 +238,39 @@ def test_ingest_runs_with_the_network_blocked(
     assert summary and summary.group(3) == str(chunk_count(small_seeds)), f"[{how}] {result.stdout}"
     refused = log.read_text() if log.exists() else ""
     assert refused == "", f"[{how}] ingest tried to reach the network: {refused}"
+
+
+def test_unreadable_and_malformed_seeds_are_warnings_not_tracebacks(
+    small_seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.documents import load_seeds
+
+    (small_seeds / "bad_date.txt").write_text(" date 2022-13-45 Kyiv said the grid was repaired.\n", encoding="utf-8")
+    locked = small_seeds / "locked.txt"
+    locked.write_text("Secret.\n", encoding="utf-8")
+    # Tests run as root, whom chmod cannot lock out: the OS's refusal is simulated for this one file.
+    real = Path.read_bytes
+
+    def refuse(self: Path) -> bytes:
+        if self.name == "locked.txt":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    docs, warnings = load_seeds(small_seeds)
+    assert any("locked.txt" in w and "Permission denied" in w for w in warnings), warnings
+    bad = next(d for d in docs if d.file == "bad_date.txt")
+    assert bad.date is None  # a malformed date line is no date, not a crash later in chunking
+    monkeypatch.undo()
+
+    locked.unlink()
+    result = run_cli("--index-dir", str(tmp_path / "index"), "ingest", "--seeds", str(small_seeds))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+
+
+def test_an_unexpected_error_is_one_line_with_a_hint_and_its_own_exit_code(tmp_path: Path) -> None:
+    bad = tmp_path / "gold.jsonl"
+    bad.write_text('{"question": "q", "sources": [{"file": 5}]}\n', encoding="utf-8")  # a file that is a number
+    result = run_cli("eval", "retrieval", "--gold", str(bad), "--configs", "bm25", "--out", str(tmp_path))
+    line = assert_one_error_line(result, "run with -v for details")
+    assert result.returncode == 3, line
