@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL", "RAG_OPENAI_BASE_URL"))
     openai_api_key: str | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY", "RAG_OPENAI_API_KEY"))
     llm_timeout: float = 60.0
+    llm_threads: int | None = None  # local model threads; default: every core this process may use
+    local_context_window: int = 4096  # tokens; our prompts stay far below, a bigger window only costs RAM
+    api_context_window: int = 32768  # what an OpenAI-compatible server's model is assumed to take
     temperature: float = 0.0  # deterministic answers (and evals) on a given machine
     seed: int = 42
     max_tokens: int = 256

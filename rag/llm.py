@@ -44,8 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONTEXT_WINDOW = 4096
-N_THREADS = 2  # the target machine has 2 cores; more threads only add contention
 
 
 class LLMError(RagError):
@@ -170,13 +168,13 @@ def _close_llamas() -> None:
     _LLAMAS.clear()
 
 
-def _load_llama(path: str) -> tuple[Llama, threading.Lock]:
+def _load_llama(path: str, n_ctx: int, n_threads: int) -> tuple[Llama, threading.Lock]:
     with _LOAD_LOCK:
         if path not in _LLAMAS:
             from llama_cpp import Llama
 
             try:
-                llama = Llama(model_path=path, n_ctx=CONTEXT_WINDOW, n_threads=N_THREADS, verbose=False)
+                llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
             except (ValueError, RuntimeError) as exc:
                 hint = "set RAG_LLM_MODEL to a valid GGUF file or to one of " + ", ".join(MODELS)
                 raise LLMError(f"Could not load the model {path} ({exc}); {hint}") from None
@@ -191,6 +189,8 @@ class LlamaCppLLM(CustomLLM):
     temperature: float = 0.0
     max_tokens: int = 256
     seed: int = 42
+    context_window: int = 4096
+    n_threads: int = 2
 
     @classmethod
     def class_name(cls) -> str:
@@ -199,7 +199,7 @@ class LlamaCppLLM(CustomLLM):
     @property
     def metadata(self) -> LLMMetadata:
         return LLMMetadata(
-            context_window=CONTEXT_WINDOW,
+            context_window=self.context_window,
             num_output=self.max_tokens,
             is_chat_model=True,
             model_name=Path(self.model_path).name,
@@ -215,7 +215,7 @@ class LlamaCppLLM(CustomLLM):
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        llama, lock = _load_llama(self.model_path)
+        llama, lock = _load_llama(self.model_path, self.context_window, self.n_threads)
         with lock:
             out = llama.create_chat_completion(**self._request(messages, kwargs))
         text = out["choices"][0]["message"]["content"] or ""
@@ -226,7 +226,7 @@ class LlamaCppLLM(CustomLLM):
         request = self._request(messages, kwargs)
 
         def gen() -> ChatResponseGen:
-            llama, lock = _load_llama(self.model_path)
+            llama, lock = _load_llama(self.model_path, self.context_window, self.n_threads)
             text = ""
             with lock:
                 for chunk in llama.create_chat_completion(**request, stream=True):
@@ -256,6 +256,8 @@ def get_llm(settings: Settings) -> LLM:
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
             seed=settings.seed,
+            context_window=settings.local_context_window,
+            n_threads=settings.llm_threads or len(os.sched_getaffinity(0)),
         )
     if settings.llm == "openai":
         from llama_index.llms.openai_like import OpenAILike
@@ -270,7 +272,7 @@ def get_llm(settings: Settings) -> LLM:
             api_base=api_base,
             api_key=api_key or "not-needed",
             is_chat_model=True,
-            context_window=CONTEXT_WINDOW,
+            context_window=settings.api_context_window,
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
             timeout=settings.llm_timeout,
