@@ -103,3 +103,9 @@ def sentences_of(node: TextNode) -> list[Segment]:
         out.append(Segment(text[cursor : cursor + length], start))
         cursor += length + 1  # chunk text is its sentences joined by one space
     return out
+
+
+def sentence_texts(node: TextNode) -> list[str]:
+    """What each sentence is embedded as: with its post title, so "It said ..." keeps its subject."""
+    title = node.metadata.get("title")
+    return [f"{title}. {s.text}" if title else s.text for s in sentences_of(node)]

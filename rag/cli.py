@@ -114,6 +114,7 @@ def retrieve(
     ctx: click.Context, question: str | None, k: int | None, retriever: str | None, as_json: bool, batch: Path | None
 ) -> None:
     """Show the passages the retriever finds for QUESTION (or for each line of --batch)."""
+    from rag.ingest import ensure_index
     from rag.retrieval import check_k, check_question, get_retriever
 
     if (question is None) == (batch is None):
@@ -122,6 +123,7 @@ def retrieve(
     k = check_k(settings.top_k if k is None else k)
     if question is not None:
         check_question(question)  # fail before loading any model
+    ensure_index(settings)
     engine = get_retriever(settings)
     if batch is not None:
         for item, error in read_batch(batch):
@@ -212,11 +214,15 @@ def ask(
 ) -> None:
     """Answer QUESTION from the documents, with numbered citations (streams the answer)."""
     from rag.answer import Done, Token, answer, stream_answer
+    from rag.ingest import ensure_index
     from rag.retrieval import check_question
 
     if (question is None) == (batch is None):
         raise RagError("give either a QUESTION or --batch FILE")
     settings = settings_from(ctx, llm=llm)
+    if question is not None:
+        check_question(question)  # fail before building or loading anything
+    ensure_index(settings)
     if batch is not None:
         for item, error in read_batch(batch):
             try:
@@ -253,8 +259,10 @@ def ask(
 def chat(ctx: click.Context, retriever: str | None, llm: str | None) -> None:
     """Chat in the terminal; follow-up questions use the conversation so far. Ctrl-D to quit."""
     from rag.answer import Done, Token, stream_answer
+    from rag.ingest import ensure_index
 
     settings = settings_from(ctx, llm=llm)
+    ensure_index(settings)
     history: list[dict[str, str]] = []
     click.echo("Ask about the documents (empty line or Ctrl-D to quit).")
     while True:

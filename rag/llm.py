@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
 class LLMError(RagError):
     """A model or LLM server problem, with a one-line message a user can act on."""
 

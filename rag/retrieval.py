@@ -19,11 +19,11 @@ from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
 from llama_index.core.schema import NodeWithScore, TextNode
 from llama_index.retrievers.bm25 import BM25Retriever
 
+from rag.chunking import sentence_texts
 from rag.config import Settings
 from rag.embedding import get_embedder
 from rag.errors import RagError
-from rag.ingest import ensure_index, sentence_texts
-from rag.store import StoreError, all_nodes, open_collection, sentence_vectors, vector_store
+from rag.store import StoreError, all_nodes, guarded, open_collection, sentence_vectors, vector_store, where
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s forces DEBUG on import
 
@@ -47,12 +47,11 @@ class Retriever:
     """Loads the index, BM25 and embedder once; `retrieve` is then fast."""
 
     def __init__(self, settings: Settings) -> None:
-        ensure_index(settings)
         collection = open_collection(settings)
         if collection is None:
-            raise StoreError(f"no index at {settings.index_dir}; run `rag ingest`")
+            raise StoreError(f"there is no index in {where(settings)} yet; run `rag ingest`")
         self.settings = settings
-        self.nodes = all_nodes(collection)
+        self.nodes = all_nodes(settings, collection)
         self.embedder = get_embedder(settings)
         index = VectorStoreIndex.from_vector_store(vector_store(collection), embed_model=self.embedder)
         self.dense = index.as_retriever(similarity_top_k=CANDIDATES)
@@ -75,7 +74,8 @@ class Retriever:
         base: dict[str, BaseRetriever] = {"dense": self.dense, "bm25": self.bm25, "hybrid": self.hybrid}
         if mode not in RETRIEVERS:
             raise RetrievalError(f"unknown retriever {mode!r}; choose one of: {', '.join(RETRIEVERS)}")
-        hits = base.get(mode, self.hybrid).retrieve(question)
+        with guarded(self.settings):  # the dense half queries Chroma, which may be a server that went away
+            hits = base.get(mode, self.hybrid).retrieve(question)
         hits = boost_dates(question, hits)
         if mode == "hybrid+rerank":
             hits = self.rerank(question, hits)

@@ -1,18 +1,33 @@
-"""Chroma, embedded at index/ or a server at RAG_CHROMA_URL: open, check, read back all chunks.
+"""Chroma, embedded at index/ or a server at RAG_CHROMA_URL: the only module that talks to it.
 
-The collection records which embedding model built it, so a query never mixes vector spaces.
-Chroma's default embedding function (which downloads a model) is never used: we always pass vectors.
+An index is a *version*: a chunk collection `<name>-v<N>` and its per-sentence companion
+`<name>-v<N>-sentences`. A pointer collection `<name>-live` names the version readers use in its
+metadata. Updating in place adds new chunks before removing stale ones; a rebuild fills a new version
+and then moves the pointer (one metadata write), and only then deletes the old version. So a reader
+never sees a missing or half-built index, on disk or on a server. An index from before versions
+(a plain `<name>` collection, no pointer) is still read, and replaced by the next rebuild.
+
+Each version records which embedding model built it, so a query never mixes vector spaces. Chroma's
+default embedding function (which downloads a model) is never used: we always pass vectors. Every
+Chroma call is wrapped: failures become a StoreError naming the server URL or the index folder.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import shutil
 import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 from urllib.parse import urlparse
 
 import chromadb
 import numpy as np
 from chromadb.api import ClientAPI
+from chromadb.api.client import SharedSystemClient
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 from llama_index.core.schema import TextNode
@@ -23,6 +38,7 @@ from rag.config import Settings
 from rag.errors import RagError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class StoreError(RagError):
@@ -30,12 +46,37 @@ class StoreError(RagError):
 
 
 def where(settings: Settings) -> str:
-    return settings.chroma_url or str(settings.index_dir)
+    return f"the Chroma server at {settings.chroma_url}" if settings.chroma_url else f"{settings.index_dir}"
+
+
+def describe(exc: Exception, settings: Settings) -> str:
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+    if settings.chroma_url:
+        return f"cannot reach the Chroma server at {settings.chroma_url} ({text})"
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return f"the index at {settings.index_dir} is locked by another process; retry when it finishes"
+    return f"the index at {settings.index_dir} is unreadable ({text}); run `rag ingest --rebuild`"
+
+
+@contextmanager
+def guarded(settings: Settings) -> Iterator[None]:
+    """Any Chroma failure (chromadb raises many types: ValueError, sqlite3, HTTP, Rust panics) -> StoreError."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        raise StoreError(describe(exc, settings)) from exc
+
+
+def call(settings: Settings, action: Callable[[], T]) -> T:
+    with guarded(settings):
+        return action()
 
 
 def connect(settings: Settings) -> ClientAPI:
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-    try:
+    with guarded(settings):
         if settings.chroma_url:
             url = urlparse(settings.chroma_url)
             if not url.hostname:
@@ -48,38 +89,63 @@ def connect(settings: Settings) -> ClientAPI:
             )
         settings.index_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
-    except StoreError:
-        raise
-    except Exception as exc:  # chromadb raises many types (ValueError, sqlite3, Rust panics)
-        raise StoreError(describe(exc, settings)) from exc
 
 
-def describe(exc: Exception, settings: Settings) -> str:
-    text = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
-    if settings.chroma_url:
-        return f"cannot reach the Chroma server at {settings.chroma_url} ({text})"
-    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-        return f"the index at {settings.index_dir} is locked by another process; retry when it finishes"
-    return f"the index at {settings.index_dir} is unreadable ({text}); run `rag ingest --rebuild`"
+# Versions and the pointer ---------------------------------------------------------------------------
+
+
+def pointer_name(base: str) -> str:
+    return f"{base}-live"
+
+
+def version_name(base: str, n: int) -> str:
+    return f"{base}-v{n}"
+
+
+def sentences_name(collection: str) -> str:
+    """The companion collection of per-sentence vectors of a chunk collection."""
+    return f"{collection}-sentences"
+
+
+def live_name(settings: Settings, client: ClientAPI | None = None) -> str | None:
+    """The chunk collection readers should use: the pointer's target, or a pre-version index."""
+    client = client or connect(settings)
+    base = settings.collection
+    with guarded(settings):
+        names = {c.name for c in client.list_collections()}
+        if pointer_name(base) in names:
+            live = (client.get_collection(pointer_name(base)).metadata or {}).get("live")
+            if live in names:
+                return str(live)
+        return base if base in names else None
+
+
+def versions(settings: Settings, client: ClientAPI) -> list[int]:
+    pattern = re.compile(rf"^{re.escape(settings.collection)}-v(\d+)$")
+    with guarded(settings):
+        return sorted(int(m.group(1)) for c in client.list_collections() if (m := pattern.match(c.name)))
 
 
 def open_collection(settings: Settings, create: bool = False, name: str | None = None) -> Collection | None:
-    """The collection, checked against the configured embedder; None if it does not exist yet."""
+    """The live chunk collection (or `name`), checked against the configured embedder; None if there is none.
+
+    With create=True a first version is made and published when there is no index yet."""
     client = connect(settings)
-    name = name or settings.collection
-    try:
-        if create:
-            collection = client.get_or_create_collection(
-                name,
-                metadata={"embed_model": settings.embed_model, "hnsw:space": "cosine"},
-                embedding_function=None,
-            )
+    name = name or live_name(settings, client)
+    with guarded(settings):
+        if name is None and create:
+            name = version_name(settings.collection, 1)
+            collection = create_collection(settings, client, name)
+            create_collection(settings, client, sentences_name(name))
+            publish(settings, name)
+        elif name is None:
+            return None
+        elif create:
+            collection = create_collection(settings, client, name)
         elif name in {c.name for c in client.list_collections()}:
             collection = client.get_collection(name, embedding_function=None)
         else:
             return None
-    except Exception as exc:
-        raise StoreError(describe(exc, settings)) from exc
     built_with = (collection.metadata or {}).get("embed_model")
     if built_with != settings.embed_model:
         raise StoreError(
@@ -89,17 +155,111 @@ def open_collection(settings: Settings, create: bool = False, name: str | None =
     return collection
 
 
-def sentences_name(collection: str) -> str:
-    """The companion collection of per-sentence vectors of a chunk collection."""
-    return f"{collection}-sentences"
+def create_collection(settings: Settings, client: ClientAPI, name: str) -> Collection:
+    return client.get_or_create_collection(
+        name, metadata={"embed_model": settings.embed_model, "hnsw:space": "cosine"}, embedding_function=None
+    )
+
+
+def new_version(settings: Settings) -> Collection:
+    """An empty next version for a rebuild; leftovers of failed rebuilds are removed, and an unreadable
+    embedded index is moved aside to `<index>.broken-<time>` first."""
+    try:
+        client = connect(settings)
+        live = live_name(settings, client)
+    except StoreError:
+        if settings.chroma_url:
+            raise
+        aside = settings.index_dir.with_name(f"{settings.index_dir.name}.broken-{int(time.time())}")
+        log.warning("index at %s is unreadable; moved it to %s", settings.index_dir, aside)
+        shutil.move(str(settings.index_dir), aside)
+        SharedSystemClient.clear_system_cache()  # chroma caches one client per path, the broken one included
+        client, live = connect(settings), None
+    numbers = versions(settings, client)
+    name = version_name(settings.collection, (numbers[-1] if numbers else 0) + 1)
+    with guarded(settings):
+        for n in numbers:  # unpublished versions are leftovers of a rebuild that did not finish
+            old = version_name(settings.collection, n)
+            if old != live:
+                drop(client, old)
+        create_collection(settings, client, sentences_name(name))
+        return create_collection(settings, client, name)
+
+
+def publish(settings: Settings, name: str) -> None:
+    """Point readers at version `name` (one metadata write), then delete every other version."""
+    client = connect(settings)
+    base = settings.collection
+    with guarded(settings):
+        pointer = client.get_or_create_collection(pointer_name(base), metadata={"live": name})
+        pointer.modify(metadata={"live": name})
+        for n in versions(settings, client):
+            if version_name(base, n) != name:
+                drop(client, version_name(base, n))
+        drop(client, base)  # a pre-version index
+
+
+def drop(client: ClientAPI, name: str) -> None:
+    names = {c.name for c in client.list_collections()}
+    for doomed in (name, sentences_name(name)):
+        if doomed in names:
+            client.delete_collection(doomed)
+
+
+# Reading and writing chunks --------------------------------------------------------------------------
+
+
+def sentence_collection(settings: Settings, chunks: Collection) -> Collection:
+    found = open_collection(settings, create=True, name=sentences_name(chunks.name))
+    assert found is not None
+    return found
+
+
+def stored_files(settings: Settings, collection: Collection) -> dict[str, str]:
+    """chunk id -> file, for everything in the collection."""
+    got = call(settings, lambda: collection.get(include=["metadatas"]))
+    return {i: str((m or {}).get("file", "")) for i, m in zip(got["ids"], got["metadatas"] or [])}
+
+
+def chunks_with_sentences(settings: Settings, sentences: Collection) -> set[str]:
+    got = call(settings, lambda: sentences.get(include=["metadatas"]))
+    return {str(m["chunk"]) for m in got["metadatas"] or []}
+
+
+def add(
+    settings: Settings,
+    collection: Collection,
+    nodes: list[TextNode],
+    sentences: Collection,
+    sentence_ids: list[str],
+    sentence_vectors: list[list[float]],
+) -> None:
+    with guarded(settings):
+        if nodes:
+            vector_store(collection).add(nodes)
+        if sentence_ids:
+            metadatas = [{"chunk": i.split("#")[0]} for i in sentence_ids]
+            sentences.add(ids=sentence_ids, embeddings=sentence_vectors, metadatas=metadatas)  # type: ignore[arg-type]
+
+
+def delete(settings: Settings, collection: Collection, sentences: Collection, ids: list[str]) -> None:
+    if ids:
+        with guarded(settings):
+            collection.delete(ids=ids)
+            sentences.delete(where={"chunk": {"$in": ids}})  # type: ignore[dict-item]
+
+
+def count(settings: Settings, collection: Collection) -> int:
+    return call(settings, collection.count)
 
 
 def sentence_vectors(settings: Settings) -> dict[str, np.ndarray]:
     """chunk id -> matrix of its sentence vectors, in sentence order (empty if not built yet)."""
-    collection = open_collection(settings, name=sentences_name(settings.collection))
+    live = live_name(settings)
+    collection = open_collection(settings, name=sentences_name(live)) if live else None
     if collection is None:
         return {}
-    got = collection.get(include=["embeddings"])
+    got = call(settings, lambda: collection.get(include=["embeddings"]))
     rows: dict[str, list[tuple[int, np.ndarray]]] = {}
     for sentence_id, vector in zip(got["ids"], got["embeddings"] if got["embeddings"] is not None else []):
         chunk, index = sentence_id.rsplit("#", 1)
@@ -111,9 +271,9 @@ def vector_store(collection: Collection) -> ChromaVectorStore:
     return ChromaVectorStore(chroma_collection=collection)
 
 
-def all_nodes(collection: Collection) -> list[TextNode]:
+def all_nodes(settings: Settings, collection: Collection) -> list[TextNode]:
     """Every stored chunk as the TextNode that was written (for BM25 and listings)."""
-    got = collection.get(include=["documents", "metadatas"])
+    got = call(settings, lambda: collection.get(include=["documents", "metadatas"]))
     nodes = []
     for text, meta in zip(got["documents"] or [], got["metadatas"] or []):
         node = metadata_dict_to_node(dict(meta))

@@ -15,7 +15,7 @@ from rag.config import Settings
 from rag.documents import DocumentError, load_seeds
 from rag.embedding import EmbeddingError, get_embedder
 from rag.ingest import IngestReport, ingest
-from rag.store import StoreError, connect, open_collection, sentences_name
+from rag.store import StoreError, connect, open_collection, pointer_name, sentences_name
 from tests.conftest import SEEDS, free_port
 
 F000 = "000_0fc9fab1ffc6223a.txt"
@@ -233,7 +233,8 @@ def test_index_built_by_another_embedder_asks_for_rebuild(small_seeds: Path, tmp
     assert collection is not None and collection.metadata["embed_model"] == settings.embed_model
     assert collection.count() == report.chunks == report.added > 0
     names = sorted(c.name for c in connect(settings).list_collections())
-    assert names == [settings.collection, sentences_name(settings.collection)]  # no "-rebuild" leftovers
+    live = collection.name  # a new version, published; the old index and any rebuild leftovers are gone
+    assert names == sorted([pointer_name(settings.collection), live, sentences_name(live)])
 
 
 def test_rebuild_of_a_healthy_index_gives_the_same_chunks(small_index: tuple[Settings, IngestReport]) -> None:
@@ -279,3 +280,33 @@ def test_ingest_into_a_chroma_server_is_idempotent(chroma_server: str, small_see
     assert set(index) == expected_ids(small_seeds, settings)
     assert Counter(m["file"] for m in index.values()) == Counter(first.chunks_per_file)
     assert not (tmp_path / "unused").exists()  # nothing written locally
+
+
+@pytest.mark.parametrize("where", ["embedded", "server"])
+def test_readers_see_a_complete_index_throughout_a_rebuild(
+    where: str, small_seeds: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A rebuild fills a new version while readers keep the old one; the pointer moves in one write."""
+    from rag import store
+
+    url = request.getfixturevalue("chroma_server") if where == "server" else None
+    settings = Settings(
+        seeds_dir=small_seeds,
+        index_dir=tmp_path / "index",
+        chroma_url=url,
+        collection=f"test-swap-{uuid.uuid4().hex[:8]}",
+    )
+    first = ingest(settings, progress=False)
+    before = store.live_name(settings)
+
+    building = store.new_version(settings)  # what a rebuild does first
+    assert building.name != before and store.live_name(settings) == before
+    live = open_collection(settings)
+    assert live is not None and live.name == before and live.count() == first.chunks
+
+    report = ingest(settings, rebuild=True, progress=False)  # starts over: the unpublished version is a leftover
+    after = store.live_name(settings)
+    assert after not in (before, None) and report.added == first.chunks
+    names = {c.name for c in connect(settings).list_collections()}
+    assert before not in names and building.name not in names  # old and abandoned versions are gone
+    assert open_collection(settings).count() == first.chunks

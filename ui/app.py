@@ -178,15 +178,15 @@ def answer_turn(
 
 def describe_documents(settings: Settings) -> tuple[str, int]:
     """The About tab's HTML and the number of documents, read from the index."""
-    from rag.store import all_nodes, open_collection
+    from rag.store import all_nodes, open_collection, where
 
     try:
         collection = open_collection(settings)
+        if collection is None:
+            return render.error(f"there is no index in {where(settings)} yet; run `rag ingest`"), 0
+        nodes = all_nodes(settings, collection)
     except RagError as exc:
         return render.error(str(exc)), 0
-    if collection is None:
-        return render.error(f"no index at {settings.index_dir}; run `rag ingest`"), 0
-    nodes = all_nodes(collection)
     return render.about_html(nodes), len({n.metadata["file"] for n in nodes})
 
 
@@ -214,9 +214,11 @@ def warm_up(settings: Settings) -> None:
     """Load the index, the embedder, the entity model and (for the local backend) the LLM now, not on the
     first question: the evidence must show within a second."""
     from rag.entities import entities
+    from rag.ingest import ensure_index
     from rag.llm import LLMError, get_llm
     from rag.retrieval import get_retriever
 
+    ensure_index(settings)
     get_retriever(settings)
     entities("Warm up the entity model in Kyiv on Friday.")
     if settings.llm != "local":

@@ -122,6 +122,9 @@ def evaluate_answers(
     if not items:
         raise RagError(f"{gold_path} has no questions to evaluate in split {split!r}")
     sources = [[source_spans(s, settings.seeds_dir) for s in item.get("sources", [])] for item in items]
+    from rag.ingest import ensure_index
+
+    ensure_index(settings, progress)
     model = check_llm(settings)
     run(items[0], settings)  # warm-up: model load and first-call overheads are not timed
     records = [

@@ -95,8 +95,10 @@ def check_configs(configs: Iterable[str]) -> list[str]:
 def make_search(name: str, settings: Settings, k: int, progress: bool) -> Search:
     if name == "vanilla":
         return vanilla_search(settings, k, progress)
+    from rag.ingest import ensure_index
     from rag.retrieval import get_retriever
 
+    ensure_index(settings, progress)
     retriever = get_retriever(settings)
     return lambda question: retriever.retrieve(question, k, name)
 
