@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from llama_index.core.llms import ChatMessage, MessageRole
+from llama_index.core.llms import LLM, ChatMessage, MessageRole
 from llama_index.core.schema import NodeWithScore
 
 from rag.citations import Checked, check
@@ -27,7 +27,7 @@ from rag.config import Settings, get_settings
 from rag.decision import answer_features, evidence_features, probability
 from rag.errors import RagError
 from rag.evidence import Passage, resolve_relative_dates, select_passages
-from rag.llm import LLMError, get_llm, stream_chat
+from rag.llm import LLMError, get_llm, stream_chat, turns_for
 from rag.question import Question, analyse
 from rag.retrieval import Retriever, check_question, get_retriever
 
@@ -96,6 +96,13 @@ class Retrieved:
 
 
 @dataclass
+class Queued:
+    """The local model is answering someone else: this question is `position` in line (1 = next)."""
+
+    position: int
+
+
+@dataclass
 class Token:
     text: str
 
@@ -118,7 +125,8 @@ def stream_answer(
     settings: Settings | None = None,
     k: int | None = None,
     retriever: str | None = None,
-) -> Iterator[Retrieved | Token | Done]:
+    llm: LLM | None = None,
+) -> Iterator[Retrieved | Queued | Token | Done]:
     settings = settings or get_settings()
     started = time.perf_counter()
     question = check_question(question)
@@ -145,14 +153,22 @@ def stream_answer(
         return
     messages = prompt(question, earlier, [context(p) for p in passages])
     text = ""
+    turns, ticket = None, object()
     try:
-        for delta in stream_chat(get_llm(settings), messages):
+        model = llm or get_llm(settings)
+        turns = turns_for(model)
+        for position in turns.wait(ticket) if turns else ():
+            yield Queued(position)
+        for delta in stream_chat(model, messages):
             if not text:
                 result.timings["first_token_ms"] = ms(started)
             text += delta
             yield Token(delta)
     except LLMError as exc:
         result.notice = f"{exc}; showing the best matching passages instead"
+    finally:
+        if turns:
+            turns.done(ticket)
     claims = [claim_context(p) for p in passages]
     checked = check(question, text, passages, claims) if text else None
     result.features |= answer_features(checked)

@@ -152,6 +152,53 @@ def _part_files(spec: ModelSpec) -> list[Path]:
     return paths
 
 
+class Turns:
+    """First come, first served access to one local model, telling each waiter its place in the queue.
+
+    A llama.cpp context generates for one request at a time; several UI users share it. `wait` yields
+    the caller's position (1 = next) while others generate, and returns when it is the caller's turn;
+    `done` hands the model on. A caller that gives up (closes the generator) leaves the queue."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[object] = []
+
+    def wait(self, ticket: object, poll: float = 0.5) -> Iterator[int]:
+        with self._cond:
+            self._queue.append(ticket)
+        try:
+            while True:
+                with self._cond:
+                    position = self._queue.index(ticket)
+                    if position == 0:
+                        return
+                    self._cond.wait(poll)
+                    position = self._queue.index(ticket)
+                    if position == 0:
+                        return
+                yield position
+        except BaseException:
+            self.done(ticket)
+            raise
+
+    def done(self, ticket: object) -> None:
+        with self._cond:
+            if ticket in self._queue:
+                self._queue.remove(ticket)
+            self._cond.notify_all()
+
+
+_TURNS: dict[str, Turns] = {}
+
+
+def turns_for(llm: LLM) -> Turns | None:
+    """The queue in front of a local model; None for a server, which schedules its own requests."""
+    if not isinstance(llm, LlamaCppLLM):
+        return None
+    with _LOAD_LOCK:
+        return _TURNS.setdefault(llm.model_path, Turns())
+
+
 # One Llama per GGUF per process: loading costs seconds and ~2 GB. The lock serialises
 # generation because a Llama context cannot serve two requests at once (e.g. two UI users).
 _LLAMAS: dict[str, tuple[Llama, threading.Lock]] = {}

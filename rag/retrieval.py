@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from datetime import date, datetime
 
 import numpy as np
@@ -96,10 +97,11 @@ class Retriever:
 
     def sentence_vectors(self, node: TextNode) -> np.ndarray:
         """One vector per sentence of the chunk (embedded with its post title), as stored at ingest."""
-        if node.node_id not in self._sentence_vectors:  # e.g. a node from another index: embed it now
-            vectors = self.embedder.get_text_embedding_batch(sentence_texts(node))
-            self._sentence_vectors[node.node_id] = np.asarray(vectors)
-        return self._sentence_vectors[node.node_id]
+        found = self._sentence_vectors.get(node.node_id)
+        if found is None:  # e.g. a node from another index: embed it now (two threads may both; same result)
+            found = np.asarray(self.embedder.get_text_embedding_batch(sentence_texts(node)))
+            self._sentence_vectors[node.node_id] = found
+        return found
 
 
 def boost_dates(question: str, hits: list[NodeWithScore]) -> list[NodeWithScore]:
@@ -157,11 +159,13 @@ def check_k(k: int) -> int:
 
 
 _retrievers: dict[str, Retriever] = {}
+_retrievers_lock = threading.Lock()  # several UI sessions ask at once: load each index once
 
 
 def get_retriever(settings: Settings) -> Retriever:
     """One Retriever per index location and embedder, loaded once per process."""
     key = f"{settings.chroma_url or settings.index_dir}|{settings.collection}|{settings.embed_model}"
-    if key not in _retrievers:
-        _retrievers[key] = Retriever(settings)
-    return _retrievers[key]
+    with _retrievers_lock:
+        if key not in _retrievers:
+            _retrievers[key] = Retriever(settings)
+        return _retrievers[key]

@@ -231,3 +231,52 @@ def test_slow_first_token_times_out(server_url: str, monkeypatch):
     with pytest.raises(LLMError, match=r"timed out after 0\.5s"):
         list(stream_chat(llm, long))
     assert time.monotonic() - start < 3
+
+
+def test_turns_serve_the_local_model_first_come_first_served_and_report_places() -> None:
+    """Three callers share one model: the first goes at once, the others see their place, then go in order."""
+    import threading
+
+    from rag.llm import Turns
+
+    turns = Turns()
+    order: list[str] = []
+    places: dict[str, list[int]] = {"b": [], "c": []}
+    first = object()
+    assert list(turns.wait(first)) == []  # nobody ahead: no waiting at all
+
+    def caller(name: str) -> None:
+        ticket = object()
+        for place in turns.wait(ticket, poll=0.05):
+            places[name].append(place)
+        order.append(name)
+        turns.done(ticket)
+
+    b = threading.Thread(target=caller, args=("b",))
+    b.start()
+    while not places["b"]:
+        threading.Event().wait(0.01)
+    c = threading.Thread(target=caller, args=("c",))
+    c.start()
+    while not places["c"]:
+        threading.Event().wait(0.01)
+    assert places["b"][0] == 1 and places["c"][0] == 2 and order == []
+    turns.done(first)
+    b.join(5)
+    c.join(5)
+    assert order == ["b", "c"]
+
+
+def test_a_caller_that_gives_up_leaves_the_queue() -> None:
+    from rag.llm import Turns
+
+    turns = Turns()
+    first, quitter, last = object(), object(), object()
+    list(turns.wait(first))
+    waiting = turns.wait(quitter, poll=0.01)
+    assert next(waiting) == 1
+    waiting.close()  # e.g. the browser tab was closed
+    behind = turns.wait(last, poll=0.01)
+    assert next(behind) == 1  # not 2: the quitter is gone
+    turns.done(first)
+    assert list(behind) == []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from rag.answer import Done, Retrieved, Token, stream_answer
+from rag.answer import Done, Queued, Retrieved, Token, stream_answer
 from rag.config import Settings
 from rag.errors import RagError
 from rag.retrieval import RETRIEVERS
@@ -158,6 +158,11 @@ def answer_turn(
                 panel = render.panel([*turns, (text, live)])
                 found = len(event.passages)
                 yield show(render.status(f"Found {found} passages; writing the answer…" if found else "Checking…"))
+            elif isinstance(event, Queued):
+                ahead = "1 question" if event.position == 1 else f"{event.position} questions"
+                yield show(render.status(f"The model is answering {ahead} ahead of yours; you are next in line…"
+                                         if event.position == 1 else
+                                         f"Waiting for the model: {ahead} ahead of yours…"))  # fmt: skip
             elif isinstance(event, Token):
                 written += event.text
                 yield show(render.pending(written))

@@ -110,10 +110,14 @@ def evaluate_answers(
     split: str = "all",
     limit: int | None = None,
     progress: bool = True,
+    replay: Path | None = None,
 ) -> dict[str, Any]:
     """Answer the split's items (the first `limit`, default all); the report that rag.evaluation.report writes.
 
-    Metrics come overall, per split (dev: tuned on; test: reported only) and per question type."""
+    Metrics come overall, per split (dev: tuned on; test: reported only) and per question type.
+    With `replay` (an earlier answers report), the model is not run: each item gets the text the model
+    wrote then, so changes to retrieval, checks and the decision are measured in seconds (timings are
+    then meaningless; the report says so)."""
     from tqdm import tqdm
 
     if limit is not None and limit < 1:
@@ -125,10 +129,11 @@ def evaluate_answers(
     from rag.ingest import ensure_index
 
     ensure_index(settings, progress)
-    model = check_llm(settings)
-    run(items[0], settings)  # warm-up: model load and first-call overheads are not timed
+    recorded = replayed_texts(replay) if replay else None
+    model = f"replay of {replay}" if replay else check_llm(settings)
+    run(items[0], settings, recorded)  # warm-up: model load and first-call overheads are not timed
     records = [
-        score(item, item_sources, *run(item, settings))
+        score(item, item_sources, *run(item, settings, recorded))
         for item, item_sources in tqdm(list(zip(items, sources)), desc="answers", unit="q", disable=not progress)
     ]
     groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -173,14 +178,33 @@ def check_llm(settings: Settings) -> str:
     return settings.llm_model or (DEFAULT_MODEL if settings.llm == "local" else "default")
 
 
-def run(item: dict[str, Any], settings: Settings) -> tuple[Answer, list[Passage], str]:
+def replayed_texts(path: Path) -> dict[str, str]:
+    """Item id -> what the model wrote, from an earlier answers report."""
+    import json
+
+    try:
+        records = json.loads(Path(path).read_text(encoding="utf-8"))["records"]
+        return {str(r["id"]): r["llm_text"] for r in records}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RagError(f"cannot replay {path}: {exc}") from exc
+
+
+def run(
+    item: dict[str, Any], settings: Settings, recorded: dict[str, str] | None = None
+) -> tuple[Answer, list[Passage], str]:
     """The final answer, the passages the model was shown and the model's raw text."""
     from rag.answer import Done, Retrieved, Token, stream_answer
 
     passages: list[Passage] = []
     text = ""
     question = item["question"]
-    for event in stream_answer(question, item.get("history") or [], settings):
+    llm = None
+    if recorded is not None:
+        if str(item.get("id")) not in recorded:
+            raise RagError(f"the replayed report has no answer for item {item.get('id')}")
+        # Not a stand-in for the model in a test: the model's own earlier output, replayed on purpose.
+        llm = ReplayLLM(text=recorded[str(item.get("id"))])
+    for event in stream_answer(question, item.get("history") or [], settings, llm=llm):
         if isinstance(event, Retrieved):
             passages = event.passages
         elif isinstance(event, Token):
@@ -248,3 +272,32 @@ def stage(record: dict[str, Any]) -> str:
     if record["abstained"]:
         return "model abstained" if record["llm_text"] else "relevance gate"
     return "model"  # the model saw the evidence but did not state the key facts (wording or a wrong pick)
+
+
+def _replay_class() -> type:
+    from llama_index.core.llms import ChatMessage, ChatResponse, CustomLLM, LLMMetadata, MessageRole
+
+    class Replay(CustomLLM):
+        """Streams a recorded answer in one piece."""
+
+        text: str
+
+        @property
+        def metadata(self) -> LLMMetadata:
+            return LLMMetadata(model_name="replay")
+
+        def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+            raise NotImplementedError
+
+        def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+            raise NotImplementedError
+
+        def stream_chat(self, messages: Any, **kwargs: Any) -> Any:
+            message = ChatMessage(role=MessageRole.ASSISTANT, content=self.text)
+            return iter([ChatResponse(message=message, delta=self.text)])
+
+    return Replay
+
+
+def ReplayLLM(text: str) -> Any:  # noqa: N802  (a class made on first use: llama-index loads lazily)
+    return _replay_class()(text=text)

@@ -71,6 +71,11 @@ def retrieval(ctx: click.Context, gold: Path, k: int, configs: str, split: str, 
 @click.option("--llm", type=click.Choice(["local", "openai"]), help="LLM backend [default: RAG_LLM or local].")
 @click.option("--model", help="LLM model: qwen2.5-1.5b (default local), qwen2.5-0.5b, a GGUF path or a server name.")
 @click.option("--name", default="answers", show_default=True, help="Report file stem, e.g. answers-0.5b.")
+@click.option(
+    "--replay",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Reuse what the model wrote in this earlier answers report instead of running it (fast; for tuning).",
+)
 @click.pass_context
 @fail_cleanly
 def answers(
@@ -82,6 +87,7 @@ def answers(
     llm: str | None,
     model: str | None,
     name: str,
+    replay: Path | None,
 ) -> None:
     """Key facts, citations, abstention and latency per split and question type; writes NAME.md/.json/.png
     and NAME-wrong.jsonl (every wrong answer)."""
@@ -89,7 +95,7 @@ def answers(
     from rag.evaluation.report import answer_table, write_answer_reports
 
     settings = get_settings(**(ctx.obj or {}), llm=llm, llm_model=model)
-    report = evaluate_answers(settings, gold, split=split, limit=limit)
+    report = evaluate_answers(settings, gold, split=split, limit=limit, replay=replay)
     click.echo(answer_table(report))
     for path in write_answer_reports(report, out, name):
         click.echo(f"wrote {path}")
