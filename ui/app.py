@@ -140,7 +140,7 @@ def answer_turn(
         yield gr.skip(), gr.skip(), gr.skip(), history, shown, turns
         return
     turn = len(turns) + 1
-    asked = [*shown, {"role": "user", "content": text}]
+    asked = [*shown, {"role": "user", "content": render.safe(text)}]  # shown inert: no links or images
     panel = render.panel(turns)
 
     def show(message: str, sources: str | None = None, done: tuple | None = None) -> tuple:

@@ -16,7 +16,10 @@ from llama_index.core.schema import NodeWithScore, TextNode
 from rag.answer import Answer
 from rag.evidence import Passage
 
-MARKER = re.compile(r"\[(\d+)\]")
+MARKER = re.compile(r"&#91;(\d+)&#93;")  # a citation [n] after `safe`
+# The chat renders Markdown: text from the model or the documents must not become a link, an image
+# (which would fetch an attacker's URL, leaking data) or emphasis. Entities are shown, never parsed.
+MARKDOWN = str.maketrans({c: f"&#{ord(c)};" for c in "[]()!*_`#~|:\\"})  # ":" stops autolinks
 
 INTRO = (
     '<div class="sources-empty"><p><b>Sources</b> appear here as soon as a question is asked.</p>'
@@ -28,25 +31,30 @@ INTRO = (
 # ---- the chat -------------------------------------------------------------------------------------
 
 
+def safe(text: str) -> str:
+    """HTML-escaped and Markdown-inert: for anything shown inside a chat message."""
+    return escape(text, quote=False).translate(MARKDOWN)  # quote=False: no "&#x27;" for "#" to break
+
+
 def pending(text: str) -> str:
     """The assistant's message while retrieving or writing (the model's raw text, escaped)."""
-    return f'<div class="answer streaming">{escape(text)}<span class="caret"></span></div>'
+    return f'<div class="answer streaming">{safe(text)}<span class="caret"></span></div>'
 
 
 def status(text: str) -> str:
-    return f'<div class="answer streaming"><span class="status">{escape(text)}</span></div>'
+    return f'<div class="answer streaming"><span class="status">{safe(text)}</span></div>'
 
 
 def error(message: str) -> str:
     message = message[:1].upper() + message[1:]
-    return f'<div class="answer failed"><span class="badge error">Error</span> {escape(message)}</div>'
+    return f'<div class="answer failed"><span class="badge error">Error</span> {safe(message)}</div>'
 
 
 def answer_html(answer: Answer, turn: int) -> str:
     """The verified answer: badges, text with clickable citations, unsupported sentences flagged."""
-    text = escape(answer.text)
+    text = safe(answer.text)
     for sentence in answer.unsupported:
-        quoted = escape(sentence)
+        quoted = safe(sentence)
         if quoted:
             text = text.replace(
                 quoted, f'<span class="unsupported" title="No source supports this sentence">{quoted}</span>', 1
@@ -57,12 +65,12 @@ def answer_html(answer: Answer, turn: int) -> str:
         n = int(match.group(1))
         if n not in known:
             return match.group(0)
-        return f'<a href="#src-{turn}-{n}" class="cite" data-turn="{turn}" data-n="{n}">[{n}]</a>'
+        return f'<a href="#src-{turn}-{n}" class="cite" data-turn="{turn}" data-n="{n}">&#91;{n}&#93;</a>'
 
     text = MARKER.sub(link, text)
     notes = []
     if answer.notice:
-        notes.append(f'<div class="notice">{escape(answer.notice[0].upper() + answer.notice[1:])}.</div>')
+        notes.append(f'<div class="notice">{safe(answer.notice[0].upper() + answer.notice[1:])}.</div>')
     if answer.unsupported:
         count = len(answer.unsupported)
         notes.append(
