@@ -169,8 +169,10 @@ def stream_answer(
     finally:
         if turns:
             turns.done(ticket)
+    if not text.strip() and not result.notice:
+        result.notice = "the model returned an empty answer; showing the best matching passages instead"
     claims = [claim_context(p) for p in passages]
-    checked = check(question, text, passages, claims) if text else None
+    checked = check(question, text, passages, claims) if text.strip() else None
     result.features |= answer_features(checked)
     result.confidence = probability(result.features, "post")
     finish(result, checked, asked, passages, settings)
@@ -206,8 +208,8 @@ def finish(
     if checked and checked.cited and confident:
         result.text, result.unsupported = checked.text, checked.unsupported
         result.citations = [Citation(i, p) for i, p in enumerate(checked.cited, 1)]
-    elif result.notice and confident:  # the LLM failed: the passages are all we have
-        extract(result, passages)
+    elif result.notice and result.evidence_confidence >= settings.answer_threshold:
+        extract(result, passages)  # the LLM failed: the passages are all we have
     elif confident:  # the evidence answers the question but the model did not say it: show the evidence
         result.notice = "the model's answer was not supported by the sources; showing them instead"
         extract(result, passages)

@@ -7,15 +7,14 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", populate_by_name=True)
 
     # Data and store
-    seeds_dir: Path = REPO_ROOT / "seeds"
-    index_dir: Path = REPO_ROOT / "index"
+    # Relative to the working directory, so an installed `rag` works anywhere (`make run` runs in the repo).
+    seeds_dir: Path = Path("seeds")
+    index_dir: Path = Path("index")
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 -> Chroma server instead of index_dir
     collection: str = "rag_chunks"
     cache_dir: Path = Path.home() / ".cache" / "rag"

@@ -8,9 +8,14 @@ the previous index as it was. `rebuild` fills a new version and publishes it at 
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import logging
+import os
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from llama_index.core.schema import MetadataMode, TextNode
@@ -20,6 +25,7 @@ from rag.chunking import chunk_documents, sentence_texts, sentences_of
 from rag.config import Settings
 from rag.documents import load_seeds
 from rag.embedding import get_embedder, model_dir
+from rag.errors import RagError
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +50,42 @@ class IngestReport:
         )
 
 
+class IngestBusy(RagError):
+    pass
+
+
+@contextmanager
+def ingest_lock(settings: Settings) -> Iterator[None]:
+    """One ingest at a time per index: a second one stops at once with a clear message. The OS drops
+    the lock when the holder dies (even by SIGKILL), so a crash never leaves a stale lock behind."""
+    key = hashlib.sha256(f"{store.where(settings)}|{settings.collection}".encode()).hexdigest()[:16]
+    path = settings.cache_dir / "locks" / f"ingest-{key}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise IngestBusy(
+                f"another `rag ingest` ({holder}) is updating {store.where(settings)}; wait for it to finish"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ingest(settings: Settings, rebuild: bool = False, progress: bool = True) -> IngestReport:
+    with ingest_lock(settings):
+        return _ingest(settings, rebuild, progress)
+
+
+def _ingest(settings: Settings, rebuild: bool, progress: bool) -> IngestReport:
     started = time.perf_counter()
     docs, warnings = load_seeds(settings.seeds_dir)
     for warning in warnings:

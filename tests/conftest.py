@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import rag  # noqa: F401  (sets the offline environment before anything else loads)
-from rag.config import REPO_ROOT, Settings, get_settings
+from rag.config import Settings, get_settings
 
-REPO = REPO_ROOT
+REPO = REPO_ROOT = Path(__file__).resolve().parent.parent
 SEEDS = REPO_ROOT / "seeds"
 BIN = Path(sys.executable).parent
 

@@ -176,3 +176,53 @@ def test_ask_json_and_batch_follow_the_schema(settings: Settings, tmp_path) -> N
     assert "line 2" in lines[1]["error"]
     assert lines[2]["citations"] and not lines[2]["abstained"] and "Traceback" not in done.stderr
     assert "history must be a list" in lines[3]["error"]  # one bad line, the batch goes on
+
+
+class _BadServer:
+    """An OpenAI-compatible endpoint on loopback that answers badly on purpose: no real server can be made
+    to send garbage or an empty stream on demand, so this one is hand-made (the only fake in this file)."""
+
+    def __init__(self, body: bytes) -> None:
+        import http.server
+        import threading
+
+        payload = body
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"data: [DONE]\n\n", "empty answer"),  # a stream that ends without a word
+        (b"data: {this is not json\n\n", "failed"),  # garbage
+    ],
+)
+def test_an_llm_server_that_answers_garbage_or_nothing_gives_a_labelled_extract(
+    settings: Settings, body: bytes, said: str
+) -> None:
+    server = _BadServer(body)
+    try:
+        bad = settings.model_copy(update={"llm": "openai", "openai_base_url": server.url, "llm_timeout": 10.0})
+        result = answer("When did Russia leave Kherson?", settings=bad)
+    finally:
+        server.close()
+    assert result.extractive and said in (result.notice or ""), (result.notice, result.text)
+    assert result.citations
+    assert_citations_are_real(result)

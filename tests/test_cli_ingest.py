@@ -274,3 +274,48 @@ def test_an_unexpected_error_is_one_line_with_a_hint_and_its_own_exit_code(tmp_p
     result = run_cli("eval", "retrieval", "--gold", str(bad), "--configs", "bm25", "--out", str(tmp_path))
     line = assert_one_error_line(result, "run with -v for details")
     assert result.returncode == 3, line
+
+
+def test_a_second_ingest_waits_its_turn_and_a_killed_ingest_is_repaired_by_the_next(
+    seeds_copy: Path, tmp_path: Path
+) -> None:
+    """Real processes: `rag ingest --rebuild` is SIGKILLed while it embeds; meanwhile a second ingest is
+    refused with one line, and readers still see the complete old index; the next ingest finishes the job."""
+    import signal
+
+    from rag import store
+    from rag.config import get_settings
+
+    index = tmp_path / "index"
+    settings = get_settings(index_dir=index, seeds_dir=seeds_copy, cache_dir=tmp_path / "cache")
+    env = {"RAG_CACHE_DIR": str(settings.cache_dir)}
+    args = ["--index-dir", str(index), "ingest", "--seeds", str(seeds_copy)]
+    assert run_cli(*args, env=env).returncode == 0
+    before = store.live_name(settings)
+    full = store.count(settings, store.open_collection(settings))
+
+    proc = subprocess.Popen(
+        [str(BIN / "rag"), *args, "--rebuild"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **env},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(store.versions(settings, store.connect(settings))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the rebuild has made its new (unpublished) version and is embedding
+        assert proc.poll() is None, "the rebuild ended before it could be interrupted"
+        second = run_cli(*args, env=env)
+        assert_one_error_line(second, "another `rag ingest`", "wait for it to finish")
+        live = store.open_collection(settings)
+        assert live is not None and live.name == before and store.count(settings, live) == full
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+
+    assert store.live_name(settings) == before  # the half-built version was never published
+    repaired = run_cli(*args, "--rebuild", env=env)
+    assert repaired.returncode == 0, repaired.stderr
+    assert store.live_name(settings) != before
+    assert store.count(settings, store.open_collection(settings)) == full
+    assert len(store.versions(settings, store.connect(settings))) == 1  # the killed run's leftovers are gone
