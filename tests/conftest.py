@@ -78,20 +78,29 @@ def small_seeds(seeds_copy: Path) -> Path:
     return seeds_copy
 
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `chroma run` server on 127.0.0.1, stopped at the end of the session."""
-    port = free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
+def start_chroma(path: Path, port: int) -> subprocess.Popen:
+    """A real `chroma run` server on 127.0.0.1:port over `path`, ready when this returns."""
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
     proc = subprocess.Popen(
-        [str(BIN / "chroma"), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(data)],
+        [str(BIN / "chroma"), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
     )
     try:
         wait_for_port(port, proc=proc)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `chroma run` server on 127.0.0.1, stopped at the end of the session."""
+    port = free_port()
+    proc = start_chroma(tmp_path_factory.mktemp("chroma-server"), port)
+    try:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)

@@ -310,3 +310,37 @@ def test_readers_see_a_complete_index_throughout_a_rebuild(
     names = {c.name for c in connect(settings).list_collections()}
     assert before not in names and building.name not in names  # old and abandoned versions are gone
     assert open_collection(settings).count() == first.chunks
+
+
+def test_a_chroma_server_that_goes_away_is_one_clear_error_and_works_again_after_restart(
+    small_seeds: Path, tmp_path: Path
+) -> None:
+    """A real server, stopped and restarted between requests: retrieval names the URL, then recovers."""
+    from rag.retrieval import Retriever
+    from tests.conftest import start_chroma, stop
+
+    port = free_port()
+    data = tmp_path / "chroma"
+    url = f"http://127.0.0.1:{port}"
+    settings = Settings(seeds_dir=small_seeds, index_dir=tmp_path / "unused", chroma_url=url, collection="restart")
+    proc = start_chroma(data, port)
+    try:
+        ingest(settings, progress=False)
+        engine = Retriever(settings)
+        assert engine.retrieve("Kakhovka dam", 3, "hybrid")
+    finally:
+        stop(proc)
+
+    with pytest.raises(StoreError, match="cannot reach the Chroma server") as info:
+        engine.retrieve("Kakhovka dam", 3, "hybrid")
+    assert url in str(info.value) and len(str(info.value).splitlines()) == 1
+    with pytest.raises(StoreError, match=url):
+        ingest(settings, progress=False)
+
+    proc = start_chroma(data, port)
+    try:
+        hits = engine.retrieve("Kakhovka dam", 3, "hybrid")  # the same process, no restart needed
+        assert hits and "Kakhovka" in " ".join(h.node.get_content() for h in hits)
+        assert ingest(settings, progress=False).added == 0  # nothing was lost
+    finally:
+        stop(proc)
