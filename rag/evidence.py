@@ -17,19 +17,11 @@ from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag.chunking import sentences_of
 from rag.documents import Segment
+from rag.entities import fillers
+from rag.question import analyse
 from rag.terms import key_terms
 
-TIME_WORDS = (
-    r"\b(?:\d{1,2}(?::\d\d)?\s*[ap]m|\d{4}|january|february|march|april|may|june|july|august|september|october"
-    r"|november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|morning|evening)\b"
-)
-ANSWER_TYPES = [  # question pattern -> what a sentence that answers it contains
-    (re.compile(r"^\s*(when|what (time|day|date)|since when|how long ago)\b", re.I), re.compile(TIME_WORDS, re.I)),
-    (
-        re.compile(r"\bhow (many|much)\b|\bwhat (share|percentage|number|fraction)\b", re.I),
-        re.compile(r"\d|\b(half|dozens?|hundreds?|thousands?|million)\b", re.I),
-    ),
-]
+TYPED_BONUS = 0.15  # a sentence holding the kind of thing asked for (rag.question slot) ranks higher
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 RELATIVE = re.compile(
     r"\b(?:(last|on|this|next)\s+)?(monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
@@ -73,12 +65,14 @@ def select_passages(
 
     A sentence scores by its similarity to the question (embedded with its post title, so "It said the
     withdrawal was completed by 5am" still knows what "it" is), the question terms it shares, whether it
-    holds the kind of thing asked for (a date for "when", a number for "how many"), and its chunk's rank.
+    holds the kind of thing asked for (a date for "when", a number for "how many", a person for "who", a place
+    for "where"; rag.entities), and its chunk's rank.
     With `per_file` (questions that compare or combine documents) each file among the hits first gets its
     best sentence, so "Nov 2022 vs Nov 2023" sees both documents.
     """
     terms = key_terms(question)
-    wanted = answer_type(question)
+    asked = analyse(question)
+    wanted = asked.slot if asked.slot in ("date", "number", "person", "place") else None
     scored: list[tuple[float, int, int]] = []  # (score, hit index, sentence index)
     cosine: dict[tuple[int, int], float] = {}
     sentence_lists = [sentences_of(h.node) for h in hits]
@@ -87,7 +81,7 @@ def select_passages(
         title_terms = key_terms(str(hits[h].node.metadata.get("title", "")))
         for s, sent in enumerate(sents):
             overlap = len(terms & (key_terms(sent.text) | title_terms)) / max(len(terms), 1)
-            typed = 0.15 if wanted and wanted.search(sent.text) else 0.0
+            typed = TYPED_BONUS if wanted and fillers(sent.text, wanted) - seen_in_question(question) else 0.0
             scored.append((float(similarity[s]) + 0.5 * overlap + typed - 0.02 * h, h, s))
             cosine[(h, s)] = float(similarity[s])
     ranked = sorted(scored, reverse=True)
@@ -131,8 +125,9 @@ def select_passages(
     return passages[:max_passages]
 
 
-def answer_type(question: str) -> re.Pattern[str] | None:
-    return next((answer for asks, answer in ANSWER_TYPES if asks.search(question)), None)
+def seen_in_question(question: str) -> set[str]:
+    """Words of the question, lower-cased: a filler the question itself names answers nothing."""
+    return {w.strip("?,.!").lower() for w in question.split()}
 
 
 def consecutive(indices: list[int]) -> list[list[int]]:

@@ -24,6 +24,7 @@ from rag.evaluation.metrics import abstention_scores
 STAGES = {"pre": EVIDENCE_FEATURES, "post": EVIDENCE_FEATURES + ANSWER_FEATURES}
 REGULARISATION = 1.0  # sklearn's C: the dev split is small, keep the weights modest
 MIN_GATE_RECALL = 0.97  # the gate may drop at most 3% of dev's answerable questions before the model
+MIN_EVIDENCE_PRECISION = 0.97  # evidence this convincing is never refused (Settings.evidence_threshold)
 
 
 def calibrate(records_path: Path, out_dir: Path, write: bool = True) -> Iterator[str]:
@@ -60,6 +61,11 @@ def calibrate(records_path: Path, out_dir: Path, write: bool = True) -> Iterator
             kept = [t for t in np.arange(0.0, 0.9, 0.01) if (oof[y == 1] >= t).mean() >= MIN_GATE_RECALL]
             gate = max(kept, default=0.0)
             yield f"  highest gate keeping {MIN_GATE_RECALL:.0%} of answerable: {gate:.2f}"
+            sure = [t for t in np.arange(0.5, 1.0, 0.01) if (y[oof >= t] == 1).mean() >= MIN_EVIDENCE_PRECISION]
+            yield (
+                f"  lowest evidence threshold where {MIN_EVIDENCE_PRECISION:.0%} of dev above it is answerable: "
+                f"{min(sure, default=1.0):.2f} (keeps {(oof[y == 1] >= min(sure, default=1.0)).mean():.0%})"
+            )
         best = max(np.arange(0.05, 0.95, 0.01), key=lambda t: ((oof >= t) == (y == 1)).mean())
         yield f"  most accurate answer/abstain threshold on dev: {best:.2f}"
         fitted[stage]["reliability_dev_out_of_fold"] = reliability(oof.tolist(), y.tolist())
