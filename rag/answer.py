@@ -141,7 +141,7 @@ def stream_answer(
     per_file = asked.comparative or len(asked.parts) > 1
     passages = select_passages(asked.core, hits, query_vector, engine.sentence_vectors, per_file=per_file)
     result.hits = hits
-    result.features = evidence_features(asked, passages)
+    result.features = evidence_features(asked, passages, settings.typo_similarity)
     result.confidence = result.evidence_confidence = probability(result.features, "pre")
     result.timings["retrieve_ms"] = ms(started)
     yield Retrieved(hits, passages)
@@ -172,8 +172,8 @@ def stream_answer(
     if not text.strip() and not result.notice:
         result.notice = "the model returned an empty answer; showing the best matching passages instead"
     claims = [claim_context(p) for p in passages]
-    checked = check(question, text, passages, claims) if text.strip() else None
-    result.features |= answer_features(checked)
+    checked = check(question, text, passages, claims, settings) if text.strip() else None
+    result.features |= answer_features(checked, asked)
     result.confidence = probability(result.features, "post")
     finish(result, checked, asked, passages, settings)
     result.timings["total_ms"] = ms(started)
@@ -200,15 +200,14 @@ def finish(
 ) -> None:
     """The model's checked answer, a labelled extract, or an abstention, by the calibrated confidence.
 
-    Evidence that answers on its own (`evidence_threshold`) is never refused because of what the model
-    wrote: a small model's "I don't know" differs from CPU to CPU, the evidence does not."""
-    confident = (
-        result.confidence >= settings.answer_threshold or result.evidence_confidence >= settings.evidence_threshold
-    )
+    Evidence that answers on its own (`Settings.evidence_slot`) is never refused because of what the
+    model wrote: a small model's "I don't know" differs from CPU to CPU, the evidence does not."""
+    strong = result.features.get("slot_typed") == 1.0 and result.features.get("slot", 0.0) >= settings.evidence_slot
+    confident = strong or result.confidence >= settings.answer_threshold
     if checked and checked.cited and confident:
         result.text, result.unsupported = checked.text, checked.unsupported
         result.citations = [Citation(i, p) for i, p in enumerate(checked.cited, 1)]
-    elif result.notice and result.evidence_confidence >= settings.answer_threshold:
+    elif result.notice and (strong or result.evidence_confidence >= settings.answer_threshold):
         extract(result, passages)  # the LLM failed: the passages are all we have
     elif confident:  # the evidence answers the question but the model did not say it: show the evidence
         result.notice = "the model's answer was not supported by the sources; showing them instead"

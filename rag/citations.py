@@ -14,25 +14,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from llama_index.core.utils import globals_helper
 
+from rag.config import Settings
 from rag.entities import names
 from rag.evidence import Passage
 from rag.question import analyse
-from rag.terms import key_terms, numbers
+from rag.terms import close, key_terms, numbers
 
 MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 ABSTENTION = re.compile(
-    r"documents? (?:do not|don't|does not|doesn't) (?:say|contain|mention|specify|provide)"
-    r"|sources? (?:do not|don't|does not|doesn't) (?:say|contain|mention|specify|provide)"
-    r"|not (?:mentioned|specified|stated|provided|included) in the (?:sources|documents)"
-    r"|(?:no|not enough) information"
-    r"|cannot (?:be )?(?:found|determined|answer)|I (?:don't|do not) know",
+    r"(?:documents?|sources?|passages?|texts?|articles?) (?:do not|don't|does not|doesn't) "
+    r"(?:say|contain|mention|specify|provide|state|give|include|indicate|name|identify)"
+    r"|(?:is|are|was|were) not (?:mentioned|specified|stated|provided|included|given|named|identified|"
+    r"available|disclosed|reported)"
+    r"|(?:no|not enough) (?:information|mention|details?)"
+    r"|cannot (?:be )?(?:found|determined|answer)|I (?:don't|do not) know|(?:isn't|aren't) (?:mentioned|specified)",
     re.I,
 )
-SUPPORTED = 0.5  # share of a sentence's new key terms that its passage must contain
-CONFIRMED = 0.8  # share of a yes/no question's terms the cited passages must hold for a "Yes" to stand
 # A denial the passage does not make: "Russia has not withdrawn" cited to "the withdrawal is complete".
 NEGATION = re.compile(r"\b(not|never|no longer|n't|neither|nor|denied|denies|refused|failed to|still)\b", re.I)
 YES = re.compile(r"^\s*(yes|that's (right|correct)|correct|indeed|that is (right|correct))\b[,.!:;]?\s*", re.I)
@@ -52,9 +53,16 @@ def is_abstention(text: str) -> bool:
     return bool(ABSTENTION.search(text))
 
 
-def support(sentence: str, context: str, question: str = "") -> float:
+@lru_cache(maxsize=1)
+def defaults() -> Settings:
+    return Settings()
+
+
+def support(sentence: str, context: str, question: str = "", settings: Settings | None = None) -> float:
     """Share of the sentence's new key terms (beyond the question's) found in the passage text; 0 if it
-    states a number or a name the passage lacks."""
+    states a number or a name the passage lacks, denies what the passage does not, or repeats the
+    question's own words ("collapsed", "captured") that the passage does not use."""
+    settings = settings or defaults()
     if not numbers(sentence) <= numbers(context):
         return 0.0
     if NEGATION.search(sentence.replace("’", "'")) and not NEGATION.search(context.replace("’", "'")):
@@ -62,18 +70,34 @@ def support(sentence: str, context: str, question: str = "") -> float:
     lowered = context.lower()
     if any(name not in lowered for name in names(sentence) - names(question)):
         return 0.0
+    have = key_terms(context)
+    echoed = (key_terms(sentence) & key_terms(question)) - name_terms(question)
+    found = sum(1 for t in echoed if close(t, have, settings.typo_similarity))
+    if echoed and found / len(echoed) < settings.claim_echo:
+        return 0.0  # it asserts the question's predicate, the passage does not
     terms = key_terms(sentence) - key_terms(question)
     if not terms:
         return 1.0
-    return len(terms & key_terms(context)) / len(terms)
+    return len(terms & have) / len(terms)
 
 
-def check(question: str, answer: str, passages: list[Passage], contexts: list[str]) -> Checked:
+def name_terms(text: str) -> frozenset[str]:
+    """The key terms of the names in `text`: the topic the question is about, not what it asserts."""
+    return key_terms(" ".join(names(text)))
+
+
+def check(
+    question: str, answer: str, passages: list[Passage], contexts: list[str], settings: Settings | None = None
+) -> Checked:
     """`contexts[i]` is passage i's text as the claim check reads it (dates resolved, no title)."""
+    settings = settings or defaults()
     if is_abstention(answer):
         return Checked(MARKER.sub("", answer).strip(), [], abstained=True)
     asked = analyse(question)
-    answer, unconfirmed = unconfirmed_yes(asked.core, answer, contexts) if asked.slot == "yesno" else (answer, False)
+    unconfirmed = False
+    if asked.slot == "yesno":
+        answer, unconfirmed = unconfirmed_yes(asked.core, answer, contexts, settings.yes_confirm)
+    supported = settings.claim_support
     cited: list[Passage] = []
     out, unsupported = [], []
     for sentence in globals_helper.punkt_tokenizer.tokenize(answer):
@@ -82,13 +106,13 @@ def check(question: str, answer: str, passages: list[Passage], contexts: list[st
         if key_terms(bare) <= key_terms(question):  # "The mayor who told residents ... was [1]." says nothing
             continue
         claim = YES.sub("", bare)  # "Yes, …" is checked for what follows it
-        scores = [support(claim, c, question) for c in contexts]
+        scores = [support(claim, c, question, settings) for c in contexts]
         valid = [n for n in dict.fromkeys(claimed) if 1 <= n <= len(passages)]
-        keep = [n for n in valid if scores[n - 1] >= SUPPORTED]
+        keep = [n for n in valid if scores[n - 1] >= supported]
         joined = " ".join(contexts[n - 1] for n in valid)
-        if not keep and len(valid) > 1 and support(claim, joined, question) >= SUPPORTED:
+        if not keep and len(valid) > 1 and support(claim, joined, question, settings) >= supported:
             keep = valid  # one sentence that combines what two sources say
-        if not keep and scores and max(scores) >= SUPPORTED:
+        if not keep and scores and max(scores) >= supported:
             keep = [scores.index(max(scores)) + 1]
         if not keep:
             unsupported.append(bare)
@@ -103,7 +127,7 @@ def check(question: str, answer: str, passages: list[Passage], contexts: list[st
     return Checked(" ".join(out), cited, unsupported, sentences=said, unconfirmed=unconfirmed)
 
 
-def unconfirmed_yes(claim: str, answer: str, contexts: list[str]) -> tuple[str, bool]:
+def unconfirmed_yes(claim: str, answer: str, contexts: list[str], confirm: float = 0.8) -> tuple[str, bool]:
     """Drop an opening "Yes" unless some passage states the question's claim: its numbers, names and most
     of its terms. What follows the "Yes" is then checked like any other sentence."""
     match = YES.match(answer)
@@ -115,7 +139,7 @@ def unconfirmed_yes(claim: str, answer: str, contexts: list[str]) -> tuple[str, 
         if (
             numbers(claim) <= numbers(context)
             and all(name in lowered for name in names(claim))
-            and (not terms or len(terms & have) / len(terms) >= CONFIRMED)
+            and (not terms or len(terms & have) / len(terms) >= confirm)
         ):
             return answer, False
     rest = answer[match.end() :].strip()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING
 from rag.entities import fillers
 from rag.errors import RagError
 from rag.question import Question
-from rag.terms import key_terms
+from rag.terms import close, key_terms
 
 if TYPE_CHECKING:
     from rag.citations import Checked
@@ -35,13 +34,12 @@ if TYPE_CHECKING:
 
 WEIGHTS_PATH = Path(__file__).with_name("decision.json")
 EVIDENCE_FEATURES = ("similarity", "coverage", "missing", "slot", "slot_typed")
-ANSWER_FEATURES = ("declined", "supported", "cited", "extractive_only")
+ANSWER_FEATURES = ("declined", "supported", "cited", "answer_slot", "extractive_only")
 # Slots whose filler has a recognisable type; "why" answers ("to ensure…") are too varied to spot.
 TYPED_SLOTS = ("date", "number", "person", "place")
-TYPO_SIMILARITY = 0.8  # difflib ratio at which two stemmed words count as the same word misspelt
 
 
-def evidence_features(question: Question, passages: list[Passage]) -> dict[str, float]:
+def evidence_features(question: Question, passages: list[Passage], typo_similarity: float = 0.8) -> dict[str, float]:
     if not passages:
         return dict.fromkeys(EVIDENCE_FEATURES, 0.0) | {"missing": 1.0}
     terms = question.terms
@@ -55,42 +53,40 @@ def evidence_features(question: Question, passages: list[Passage]) -> dict[str, 
                 continue
             # The filler must sit next to the question's own terms: in its sentence, the one before, the title.
             before = p.sentences[i - 1].text if i else ""
-            slot = max(slot, covered(terms, key_terms(f"{before} {sentence.text}") | title))
+            slot = max(slot, covered(terms, key_terms(f"{before} {sentence.text}") | title, typo_similarity))
     return {
         "similarity": max(0.0, max(p.similarity for p in passages)),
-        "coverage": covered(terms, union),
-        "missing": min(len(terms) - round(covered(terms, union) * len(terms)), 3) / 3,
+        "coverage": covered(terms, union, typo_similarity),
+        "missing": min(len(terms) - round(covered(terms, union, typo_similarity) * len(terms)), 3) / 3,
         "slot": slot,
         "slot_typed": float(typed),
     }
 
 
-def covered(terms: frozenset[str], have: frozenset[str]) -> float:
-    """Share of the question's terms in `have`, a misspelt term ("kerson", "ambasador") counting as found
-    when it is close to one there."""
+def covered(terms: frozenset[str], have: frozenset[str], typo_similarity: float = 0.8) -> float:
+    """Share of the question's terms in `have`, a misspelt term counting as found when close to one there."""
     if not terms:
         return 1.0
-    found = sum(1 for t in terms if t in have or (len(t) >= 4 and close(t, have)))
-    return found / len(terms)
+    return sum(1 for t in terms if close(t, have, typo_similarity)) / len(terms)
 
 
-@lru_cache(maxsize=65536)
-def _similar(a: str, b: str) -> bool:
-    return SequenceMatcher(None, a, b).ratio() >= TYPO_SIMILARITY
-
-
-def close(term: str, have: frozenset[str]) -> bool:
-    return any(abs(len(h) - len(term)) <= 2 and h[:1] == term[:1] and _similar(term, h) for h in have)
-
-
-def answer_features(checked: Checked | None) -> dict[str, float]:
+def answer_features(checked: Checked | None, question: Question) -> dict[str, float]:
+    """`answer_slot`: the checked answer states a filler of the slot asked (a number for "how many"…) that
+    its cited passages hold, and that the question did not bring itself."""
     if checked is None:  # the model failed: only the evidence speaks
-        return {"declined": 0.0, "supported": 0.0, "cited": 0.0, "extractive_only": 1.0}
+        return {"declined": 0.0, "supported": 0.0, "cited": 0.0, "answer_slot": 0.0, "extractive_only": 1.0}
     total = checked.sentences or 1
+    cited = " ".join(p.text for p in checked.cited).lower()
+    if question.slot in TYPED_SLOTS:
+        stated = fillers(checked.text, question.slot) - set(question.text.lower().split())
+        answer_slot = float(any(f in cited for f in stated))
+    else:
+        answer_slot = float(bool(checked.cited) and not checked.unsupported)
     return {
         "declined": float(checked.abstained),
         "supported": (checked.sentences - len(checked.unsupported)) / total if checked.sentences else 0.0,
         "cited": float(bool(checked.cited)),
+        "answer_slot": answer_slot,
         "extractive_only": 0.0,
     }
 

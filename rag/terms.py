@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from difflib import SequenceMatcher
 from functools import lru_cache
 
 import Stemmer
@@ -15,6 +16,20 @@ FILLER = set(globals_helper.stopwords) | {  # NLTK's list, shipped inside llama-
     "tell", "many", "much", "according", "also", "would", "could", "us", "me", "please", "happen", "happened",
 }  # fmt: skip
 _stemmer = Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def similar(a: str, b: str, ratio: float) -> bool:
+    return SequenceMatcher(None, a, b).ratio() >= ratio
+
+
+def close(term: str, have: frozenset[str], ratio: float) -> bool:
+    """Is `term` in `have`, or a misspelling of a word there ("kerson", "ambasador")?"""
+    if term in have:
+        return True
+    return len(term) >= 4 and any(
+        abs(len(h) - len(term)) <= 2 and h[:1] == term[:1] and similar(term, h, ratio) for h in have
+    )
 
 
 @lru_cache(maxsize=8192)

@@ -150,7 +150,7 @@ def evaluate_answers(
         "thresholds": {
             "gate": settings.gate_threshold,
             "answer": settings.answer_threshold,
-            "evidence": settings.evidence_threshold,
+            "evidence_slot": settings.evidence_slot,
         },
         "cpu_load": [round(x, 2) for x in os.getloadavg()],  # 1, 5, 15 min: busy CPUs slow the latencies
         "cpus": os.cpu_count(),
@@ -294,7 +294,7 @@ def _replay_class() -> type:
 
         def stream_chat(self, messages: Any, **kwargs: Any) -> Any:
             message = ChatMessage(role=MessageRole.ASSISTANT, content=self.text)
-            return iter([ChatResponse(message=message, delta=self.text)])
+            yield ChatResponse(message=message, delta=self.text)
 
     return Replay
 

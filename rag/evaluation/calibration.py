@@ -24,7 +24,6 @@ from rag.evaluation.metrics import abstention_scores
 STAGES = {"pre": EVIDENCE_FEATURES, "post": EVIDENCE_FEATURES + ANSWER_FEATURES}
 REGULARISATION = 1.0  # sklearn's C: the dev split is small, keep the weights modest
 MIN_GATE_RECALL = 0.97  # the gate may drop at most 3% of dev's answerable questions before the model
-MIN_EVIDENCE_PRECISION = 0.97  # evidence this convincing is never refused (Settings.evidence_threshold)
 
 
 def calibrate(records_path: Path, out_dir: Path, write: bool = True) -> Iterator[str]:
@@ -61,11 +60,10 @@ def calibrate(records_path: Path, out_dir: Path, write: bool = True) -> Iterator
             kept = [t for t in np.arange(0.0, 0.9, 0.01) if (oof[y == 1] >= t).mean() >= MIN_GATE_RECALL]
             gate = max(kept, default=0.0)
             yield f"  highest gate keeping {MIN_GATE_RECALL:.0%} of answerable: {gate:.2f}"
-            sure = [t for t in np.arange(0.5, 1.0, 0.01) if (y[oof >= t] == 1).mean() >= MIN_EVIDENCE_PRECISION]
-            yield (
-                f"  lowest evidence threshold where {MIN_EVIDENCE_PRECISION:.0%} of dev above it is answerable: "
-                f"{min(sure, default=1.0):.2f} (keeps {(oof[y == 1] >= min(sure, default=1.0)).mean():.0%})"
-            )
+            for level in (0.6, 0.7, 0.75, 0.8, 0.9):  # the never-refuse rule, Settings.evidence_slot
+                strong = [r for r in dev if r["features"].get("slot_typed") == 1 and r["features"]["slot"] >= level]
+                good = sum(not r["should_abstain"] for r in strong)
+                yield f"  typed slot filled at >= {level:.2f}: {len(strong)} questions, {good} answerable"
         best = max(np.arange(0.05, 0.95, 0.01), key=lambda t: ((oof >= t) == (y == 1)).mean())
         yield f"  most accurate answer/abstain threshold on dev: {best:.2f}"
         fitted[stage]["reliability_dev_out_of_fold"] = reliability(oof.tolist(), y.tolist())
