@@ -274,10 +274,11 @@ def prompt(question: str, earlier: str | None, contexts: list[str]) -> list[Chat
 
 
 def extract(result: Answer, passages: list[Passage]) -> None:
-    """Answer with the best passages themselves, cited."""
+    """Answer with the best passages themselves, cited; "on Friday" gets its date in brackets."""
     best = passages[:2] if len(passages) > 1 and passages[1].score > passages[0].score - 0.1 else passages[:1]
     result.extractive = True
-    result.text = " ".join(f"{p.text} [{i}]" for i, p in enumerate(best, 1))
+    quoted = [resolve_relative_dates(p.text, p.node.metadata.get("date")) for p in best]
+    result.text = " ".join(f"{text} [{i}]" for i, text in enumerate(quoted, 1))
     result.citations = [Citation(i, p) for i, p in enumerate(best, 1)]
 
 
