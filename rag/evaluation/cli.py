@@ -105,9 +105,9 @@ def answers(
 @click.option(
     "--records",
     type=click.Path(path_type=Path),
-    default=REPORTS / "calibration-run.json",
+    default=REPORTS / "calibration-replay.json",
     show_default=True,
-    help="An answers report run with RAG_GATE_THRESHOLD=0 (every question reaches the model).",
+    help="An answers report of the dev split run with RAG_GATE_THRESHOLD=0 (every question reaches the model).",
 )
 @out_option
 @click.option("--write/--no-write", default=True, show_default=True, help="Write the fitted weights into rag/.")
