@@ -111,8 +111,9 @@ def build_app(settings: Settings) -> gr.Blocks:
             "inputs": [question, history, shown, turns, llm, retriever, top_k, temperature],
             "outputs": [chatbot, sources, question, history, shown, turns],
             "show_progress": "hidden",
-            # Several users may retrieve at once; rag.llm serialises generation on the one local model.
-            "concurrency_limit": 4,
+            # Every user's evidence shows at once; rag.llm.Turns then serialises generation on the one local
+            # model and tells each waiting user their place (20 concurrent sessions: eval/bench_load.py).
+            "concurrency_limit": 32,
             "concurrency_id": "answer",
         }
         question.submit(**ask)
