@@ -136,8 +136,9 @@ def stream_answer(
     asked = analyse(question)
     if earlier:  # a follow-up is retrieved and judged together with the question it depends on
         asked = replace(asked, terms=asked.terms | analyse(earlier).terms)
-    hits = retrieve(engine, asked, earlier, k or settings.top_k, retriever or settings.retriever)
-    query_vector = np.asarray(engine.embedder.get_query_embedding(f"{earlier} {asked.core}" if earlier else asked.core))
+    query = f"{earlier} {asked.core}" if earlier else asked.core
+    hits = retrieve(engine, asked, query, k or settings.top_k, retriever or settings.retriever)
+    query_vector = np.asarray(engine.embedder.get_query_embedding(query))
     per_file = asked.comparative or len(asked.parts) > 1
     passages = select_passages(asked.core, hits, query_vector, engine.sentence_vectors, per_file=per_file)
     result.hits = hits
@@ -180,12 +181,11 @@ def stream_answer(
     yield Done(result)
 
 
-def retrieve(engine: Retriever, asked: Question, earlier: str | None, k: int, mode: str) -> list[NodeWithScore]:
-    """The hits for the question; a question in several parts gets each part's best hits, interleaved."""
-    if earlier:
-        return engine.retrieve(f"{earlier} {asked.core}", k, mode)
-    if len(asked.parts) == 1:
-        return engine.retrieve(asked.core, k, mode)
+def retrieve(engine: Retriever, asked: Question, query: str, k: int, mode: str) -> list[NodeWithScore]:
+    """The hits for `query` (a follow-up goes with the question it depends on); a question in several
+    parts gets each part's best hits too, interleaved."""
+    if query != asked.core or len(asked.parts) == 1:
+        return engine.retrieve(query, k, mode)
     ranked = [engine.retrieve(part, k, mode) for part in (asked.core, *asked.parts)]
     merged: dict[str, NodeWithScore] = {}
     for rank in range(k):

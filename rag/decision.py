@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from rag.entities import fillers
 from rag.errors import RagError
-from rag.question import Question
+from rag.question import TYPED_SLOTS, Question
 from rag.terms import close, key_terms
 
 if TYPE_CHECKING:
@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 WEIGHTS_PATH = Path(__file__).with_name("decision.json")
 EVIDENCE_FEATURES = ("similarity", "coverage", "missing", "slot", "slot_typed")
 ANSWER_FEATURES = ("declined", "supported", "cited", "answer_slot", "extractive_only")
-# Slots whose filler has a recognisable type; "why" answers ("to ensure…") are too varied to spot.
-TYPED_SLOTS = ("date", "number", "person", "place")
 
 
 def evidence_features(question: Question, passages: list[Passage], typo_similarity: float = 0.8) -> dict[str, float]:
@@ -54,10 +52,11 @@ def evidence_features(question: Question, passages: list[Passage], typo_similari
             # The filler must sit next to the question's own terms: in its sentence, the one before, the title.
             before = p.sentences[i - 1].text if i else ""
             slot = max(slot, covered(terms, key_terms(f"{before} {sentence.text}") | title, typo_similarity))
+    coverage = covered(terms, union, typo_similarity)
     return {
         "similarity": max(0.0, max(p.similarity for p in passages)),
-        "coverage": covered(terms, union, typo_similarity),
-        "missing": min(len(terms) - round(covered(terms, union, typo_similarity) * len(terms)), 3) / 3,
+        "coverage": coverage,
+        "missing": min(len(terms) - round(coverage * len(terms)), 3) / 3,
         "slot": slot,
         "slot_typed": float(typed),
     }

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 import numpy as np
 from llama_index.core.schema import NodeWithScore, TextNode
@@ -18,9 +19,10 @@ from llama_index.core.schema import NodeWithScore, TextNode
 from rag.chunking import sentences_of
 from rag.documents import Segment
 from rag.entities import fillers
-from rag.question import analyse
+from rag.question import TYPED_SLOTS, analyse
 from rag.terms import key_terms
 
+T = TypeVar("T")
 TYPED_BONUS = 0.15  # a sentence holding the kind of thing asked for (rag.question slot) ranks higher
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 RELATIVE = re.compile(
@@ -72,7 +74,7 @@ def select_passages(
     """
     terms = key_terms(question)
     asked = analyse(question)
-    wanted = asked.slot if asked.slot in ("date", "number", "person", "place") else None
+    wanted = asked.slot if asked.slot in TYPED_SLOTS else None
     scored: list[tuple[float, int, int]] = []  # (score, hit index, sentence index)
     cosine: dict[tuple[int, int], float] = {}
     sentence_lists = [sentences_of(h.node) for h in hits]
@@ -86,10 +88,7 @@ def select_passages(
             cosine[(h, s)] = float(similarity[s])
     ranked = sorted(scored, reverse=True)
     if per_file:  # the best sentence of each file goes first, then the rest by score
-        firsts = {}
-        for item in ranked:
-            firsts.setdefault(hits[item[1]].node.metadata.get("file"), item)
-        ranked = list(firsts.values()) + [item for item in ranked if item not in firsts.values()]
+        ranked = firsts_per_file(ranked, lambda item: hits[item[1]].node)
     chosen: dict[int, set[int]] = {}
     seen: set[int] = set()  # chunks overlap by a sentence: never pick the same file offset twice
     words = 0
@@ -118,11 +117,17 @@ def select_passages(
             passages.append(Passage(hits[h].node, sents, score, sim))
     passages.sort(key=lambda p: p.score, reverse=True)
     if per_file:  # keep one passage per file before cutting to max_passages
-        files = {}
-        for p in passages:
-            files.setdefault(p.node.metadata.get("file"), p)
-        passages = list(files.values()) + [p for p in passages if p not in files.values()]
+        passages = firsts_per_file(passages, lambda p: p.node)
     return passages[:max_passages]
+
+
+def firsts_per_file(items: list[T], node_of: Callable[[T], TextNode]) -> list[T]:
+    """The same items, reordered: the first of each file, then the rest, each group in its old order."""
+    firsts: dict[object, T] = {}
+    for item in items:
+        firsts.setdefault(node_of(item).metadata.get("file"), item)
+    lead = list(firsts.values())
+    return lead + [item for item in items if item not in lead]
 
 
 def seen_in_question(question: str) -> set[str]:

@@ -53,6 +53,10 @@ SLOT_WORDS = (
 )
 
 
+# Slots whose filler has a recognisable type; "why" answers ("to ensure…") are too varied to spot.
+TYPED_SLOTS = ("date", "number", "person", "place")
+
+
 @dataclass(frozen=True)
 class Question:
     text: str  # as asked
