@@ -19,7 +19,7 @@ from functools import lru_cache
 from llama_index.core.utils import globals_helper
 
 from rag.config import Settings
-from rag.entities import names
+from rag.entities import fillers, names
 from rag.evidence import Passage
 from rag.question import analyse
 from rag.terms import close, key_terms, numbers
@@ -63,7 +63,7 @@ def support(sentence: str, context: str, question: str = "", settings: Settings 
     states a number or a name the passage lacks, denies what the passage does not, or repeats the
     question's own words ("collapsed", "captured") that the passage does not use."""
     settings = settings or defaults()
-    if not numbers(sentence) <= numbers(context):
+    if not numbers(sentence) - numbers(question) <= numbers(context):  # "by November 2022" came with the question
         return 0.0
     if NEGATION.search(sentence.replace("’", "'")) and not NEGATION.search(context.replace("’", "'")):
         return 0.0  # the polarity conflicts
@@ -82,8 +82,9 @@ def support(sentence: str, context: str, question: str = "", settings: Settings 
 
 
 def name_terms(text: str) -> frozenset[str]:
-    """The key terms of the names in `text`: the topic the question is about, not what it asserts."""
-    return key_terms(" ".join(names(text)))
+    """The key terms of the names and dates in `text`: the topic and time the question is about, not what it
+    asserts ("by November 2022" may come from a passage's date label or nowhere at all)."""
+    return key_terms(" ".join(names(text) | fillers(text, "date")))
 
 
 def check(
