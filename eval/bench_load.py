@@ -10,6 +10,7 @@ The server's RSS is sampled throughout. Two modes:
 
     .venv/bin/python eval/bench_load.py --sessions 20 --seconds 120 --mode retrieval
     .venv/bin/python eval/bench_load.py --sessions 20 --seconds 300 --mode answers
+    .venv/bin/python eval/bench_load.py --sessions 20 --seconds 900 --name soak   # memory over 15 minutes
 
 Writes eval/reports/load-MODE.json and prints a summary. It stops by itself (and stops the server).
 """
@@ -25,6 +26,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -51,6 +54,22 @@ def percentile(values: list[float], p: float) -> float | None:
     low = int(k)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def soak(seconds: list[float], rss: list[float]) -> dict:
+    """Memory after warm-up: the first quarter of the run loads models and fills caches; a leak shows as
+    growth (and a slope) over the rest. Sessions keep their own chat, so a little growth is expected."""
+    if len(rss) < 8:
+        return {}
+    warm = len(rss) // 4
+    t, m = np.asarray(seconds[warm:]), np.asarray(rss[warm:])
+    slope = float(np.polyfit(t, m, 1)[0]) * 60 if np.ptp(t) > 0 else 0.0
+    return {
+        "rss_mb_after_warmup": rss[warm],
+        "rss_growth_after_warmup_mb": round(rss[-1] - rss[warm], 1),
+        "rss_slope_after_warmup_mb_per_min": round(slope, 2),
+        "rss_mb_per_minute": [rss[i] for i in range(0, len(rss), 60)],
+    }
 
 
 def session(url: str, questions: list[str], until: float, mode: str, out: dict, lock: threading.Lock) -> None:
@@ -96,6 +115,7 @@ def main() -> int:
     parser.add_argument("--mode", choices=["retrieval", "answers"], default="retrieval")
     parser.add_argument("--index-dir", default=str(REPO / "index"))
     parser.add_argument("--out", default=str(REPO / "eval" / "reports"))
+    parser.add_argument("--name", help="report name [default: load-MODE]")
     args = parser.parse_args()
 
     gold = [json.loads(line) for line in (REPO / "eval" / "gold.jsonl").read_text().splitlines() if line.strip()]
@@ -109,7 +129,7 @@ def main() -> int:
         env=env,
         cwd=REPO,
     )
-    results: dict = {"totals": [], "evidence": [], "errors": [], "leaks": [], "rss_mb": []}
+    results: dict = {"totals": [], "evidence": [], "errors": [], "leaks": [], "rss_mb": [], "rss_at_s": []}
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -132,6 +152,7 @@ def main() -> int:
             t.start()
         while any(t.is_alive() for t in threads):
             results["rss_mb"].append(round(rss_mb(server.pid), 1))
+            results["rss_at_s"].append(round(time.monotonic() - started, 1))
             time.sleep(1)
         elapsed = time.monotonic() - started
     finally:
@@ -155,11 +176,12 @@ def main() -> int:
         "error_examples": results["errors"][:5],
         "history_leaks": len(results["leaks"]),
         "rss_mb_first_min_last_max": [rss[0], min(rss), rss[-1], max(rss)] if rss else None,
+        **soak(results["rss_at_s"], rss),
         "cpus": os.cpu_count(),
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"load-{args.mode}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out / f"{args.name or 'load-' + args.mode}.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
     return 0 if not results["leaks"] else 1
 
