@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     yes_confirm: float = 0.8  # of a yes/no question's words, for a "Yes" to stand
     typo_similarity: float = 0.8  # difflib ratio at which two stemmed words count as one word misspelt
 
+    # UI: the sources panel keeps the passages of this many recent answers per chat (older answers keep
+    # their text and [n] markers; their cards go). Bounds a long session's memory.
+    ui_source_turns: int = 20
+
     # LLM
     llm: str = "local"  # local | openai
     llm_model: str | None = None  # local: qwen2.5-1.5b (default), qwen2.5-0.5b or a GGUF path; openai: model name

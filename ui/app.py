@@ -140,7 +140,7 @@ def answer_turn(
     if not text:
         yield gr.skip(), gr.skip(), gr.skip(), history, shown, turns
         return
-    turn = len(turns) + 1
+    turn = len(shown) // 2 + 1  # each turn shows a question and a reply; `turns` keeps only the recent ones
     asked = [*shown, {"role": "user", "content": render.safe(text)}]  # shown inert: no links or images
     panel = render.panel(turns)
 
@@ -169,7 +169,9 @@ def answer_turn(
                 yield show(render.pending(written))
             elif isinstance(event, Done):
                 answer = event.answer
-                new_turns = [*turns, (text, render.sources_html(text, answer, turn))]
+                # Each section quotes its passages in full: a long chat keeps the recent ones, so a session's
+                # memory stays bounded (eval/bench_load.py --name soak).
+                new_turns = [*turns, (text, render.sources_html(text, answer, turn))][-settings.ui_source_turns :]
                 exchange = [{"role": "user", "content": text}, {"role": "assistant", "content": answer.text}]
                 new_history = [*history, *exchange]
                 yield show(render.answer_html(answer, turn), render.panel(new_turns), (new_history, new_turns))
