@@ -12,7 +12,8 @@ from transformers import AutoTokenizer
 
 from rag.chunking import chunk_documents
 from rag.config import Settings
-from rag.documents import SourceDoc, load_seeds
+from rag.documents import SourceDoc
+from rag.loaders import load_seeds
 from rag.embedding import PACKAGED_MODELS, get_embedder
 from tests.conftest import SEEDS
 

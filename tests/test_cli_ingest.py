@@ -72,7 +72,7 @@ with open(os.environ["NETBLOCK_MARKER"], "w") as marker:
 
 def chunk_count(seeds_dir: Path) -> int:
     from rag.chunking import chunk_documents
-    from rag.documents import load_seeds
+    from rag.loaders import load_seeds
 
     docs, _ = load_seeds(seeds_dir)
     return len(chunk_documents(docs, Settings()))
@@ -243,7 +243,7 @@ def test_ingest_runs_with_the_network_blocked(
 def test_unreadable_and_malformed_seeds_are_warnings_not_tracebacks(
     small_seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rag.documents import load_seeds
+    from rag.loaders import load_seeds
 
     (small_seeds / "bad_date.txt").write_text(" date 2022-13-45 Kyiv said the grid was repaired.\n", encoding="utf-8")
     locked = small_seeds / "locked.txt"

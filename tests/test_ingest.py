@@ -12,7 +12,8 @@ import pytest
 
 from rag.chunking import chunk_documents
 from rag.config import Settings
-from rag.documents import DocumentError, load_seeds
+from rag.documents import DocumentError
+from rag.loaders import load_seeds
 from rag.embedding import EmbeddingError, get_embedder
 from rag.ingest import IngestReport, ingest
 from rag.store import StoreError, connect, open_collection, pointer_name, sentences_name

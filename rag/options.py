@@ -1,0 +1,20 @@
+"""Command-line options shared by `rag` and `rag eval` (kept apart so neither CLI module imports the other)."""
+
+from __future__ import annotations
+
+import click
+
+
+def remember_collection(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        root = ctx.find_root()
+        root.obj = {**(root.obj or {}), "collection": value}
+
+
+# On the group and on each command, so both `rag --collection X ask` and `rag ask --collection X` work.
+collection_option = click.option(
+    "--collection",
+    callback=remember_collection,
+    expose_value=False,
+    help="Collection of documents to use [default: RAG_COLLECTION or rag_chunks, the seeds].",
+)
