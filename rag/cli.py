@@ -71,7 +71,7 @@ def ingest(
     rebuild: bool,
     as_json: bool,
 ) -> None:
-    """Add or update the files and folders PATHS (recursive) in the index, leaving other documents alone.
+    """Build or update the index from the files and folders PATHS (recursive), leaving other documents alone.
 
     Without PATHS: sync the seeds folder (unchanged files are skipped; files gone from it are removed)."""
     from rag.ingest import ingest as run_ingest

@@ -29,7 +29,10 @@ def save(settings: Settings, doc: SourceDoc) -> None:
 def read(settings: Settings, source: str) -> str | None:
     """The stored extracted text of `source`, or None (a text format, or not ingested here)."""
     path = text_path(settings, source)
-    return path.read_text(encoding="utf-8", newline="") if path.is_file() else None
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8", newline="") as handle:  # newline="": offsets count a "\r" too
+        return handle.read()
 
 
 def forget(settings: Settings, source: str) -> None:

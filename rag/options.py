@@ -6,9 +6,11 @@ import click
 
 
 def remember_collection(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value is not None:
+    if value is not None:  # into the dict every sub-context shares (`rag` sets it before any command runs)
         root = ctx.find_root()
-        root.obj = {**(root.obj or {}), "collection": value}
+        if root.obj is None:
+            root.obj = {}
+        root.obj["collection"] = value
 
 
 # On the group and on each command, so both `rag --collection X ask` and `rag ask --collection X` work.

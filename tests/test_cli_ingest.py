@@ -111,7 +111,7 @@ def test_ingest_help_describes_its_options() -> None:
 
 
 def test_ingest_prints_counts_and_warns_about_skipped_files(small_seeds: Path, tmp_path: Path) -> None:
-    (small_seeds / "scan.pdf").write_bytes(b"%PDF-1.4\n\x00\x00\x00binary")
+    (small_seeds / "scan.pdf").write_bytes(b"%PDF-1.4\n\x00\x00\x00binary")  # a PDF, but a damaged one
     (small_seeds / "notes.txt").write_bytes("Kyiv café, 10°C".encode("latin-1"))
     index = tmp_path / "index"
     expected = chunk_count(small_seeds)
@@ -124,7 +124,7 @@ def test_ingest_prints_counts_and_warns_about_skipped_files(small_seeds: Path, t
     assert summary, result.stdout
     assert summary.groups() == ("2", str(expected), str(expected), "0")
     assert re.search(rf"^\s+{F000}: \d+ chunks$", result.stdout, re.MULTILINE)
-    assert re.search(r"^WARNING: .*scan\.pdf.*binary", result.stderr, re.MULTILINE)
+    assert re.search(r"^WARNING: .*scan\.pdf.*not a readable PDF", result.stderr, re.MULTILINE)
     assert re.search(r"^WARNING: .*notes\.txt.*UTF-8", result.stderr, re.MULTILINE)
 
     again = run_cli("--index-dir", str(index), "ingest", "--seeds", str(small_seeds))
