@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import RagError
 
+DEFAULT_COLLECTION = "rag_chunks"  # the seeds; `rag ingest` without paths syncs seeds/ into it
 # Chroma's rule for names, minus room for the "-v12-sentences" suffixes a version adds.
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,46}[A-Za-z0-9]$")
 
@@ -22,7 +23,7 @@ class Settings(BaseSettings):
     seeds_dir: Path = Path("seeds")
     index_dir: Path = Path("index")
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 -> Chroma server instead of index_dir
-    collection: str = "rag_chunks"  # the default collection holds the seeds; `--collection NAME` picks another
+    collection: str = DEFAULT_COLLECTION  # `--collection NAME` picks another
     cache_dir: Path = Path.home() / ".cache" / "rag"
 
     # Chunking: MiniLM truncates at 256 word pieces (~190 words of news text with a title), so chunks stay below.

@@ -26,7 +26,7 @@ from llama_index.core.schema import MetadataMode, TextNode
 
 from rag import extracted, store
 from rag.chunking import chunk_documents, sentence_texts, sentences_of
-from rag.config import Settings
+from rag.config import DEFAULT_COLLECTION, Settings
 from rag.documents import DocumentError, SourceDoc
 from rag.embedding import get_embedder, model_dir
 from rag.errors import RagError
@@ -34,7 +34,6 @@ from rag.loaders import find_files, load_all, load_seeds
 from rag.store import StoreError
 
 log = logging.getLogger(__name__)
-DEFAULT_COLLECTION = Settings.model_fields["collection"].default
 
 
 @dataclass

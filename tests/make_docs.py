@@ -89,3 +89,38 @@ def make_corpus(folder: Path) -> Path:
     (folder / "tarnow-glass.html").write_text(HTML, encoding="utf-8")
     (folder / "notes.txt").write_text("The ferry to Skarra Island leaves at 7 every morning.\n", encoding="utf-8")
     return folder
+
+
+# A gold file for the corpus above (the README's example of a gold file for your own documents).
+GOLD = [
+    {"id": "own-01", "question": "How many meteors did the Lindqvist observatory record?", "answer": "412",
+     "key_facts": [["412"]], "sources": [{"file": "vellmar-report.pdf", "evidence": "recorded 412 meteors"}]},
+    {"id": "own-02", "question": "How many ships did the harbour of Vellmar handle?", "answer": "1,240",
+     "key_facts": [["1,240"]], "sources": [{"file": "vellmar-report.pdf", "evidence": "handled 1,240 ships"}]},
+    {"id": "own-03", "question": "How much herring did the fishing fleet land?", "answer": "3,800 tonnes",
+     "key_facts": [["3,800"]], "sources": [{"file": "vellmar-report.pdf", "evidence": "3,800 tonnes of herring"}]},
+    {"id": "own-04", "question": "Who is the mayor of Vellmar?", "answer": "Ingrid Sol",
+     "key_facts": [["Ingrid Sol"]], "sources": [{"file": "vellmar-report.pdf", "evidence": "Ingrid Sol"}]},
+    {"id": "own-05", "question": "How many hives does Morrow Farm keep?", "answer": "38",
+     "key_facts": [["38"]], "sources": [{"file": "morrow-bees.docx", "evidence": "keeps 38 hives"}]},
+    {"id": "own-06", "question": "Where did the swarm settle?", "answer": "In the church tower",
+     "key_facts": [["church tower"]], "sources": [{"file": "morrow-bees.docx", "evidence": "the church tower"}]},
+    {"id": "own-07", "question": "When did the Orrin Valley railway close?", "answer": "1967",
+     "key_facts": [["1967"]], "sources": [{"file": "orrin-railway.md", "evidence": "closed in 1967"}]},
+    {"id": "own-08", "question": "What is the steam engine on the restored line called?", "answer": "Bryn",
+     "key_facts": [["Bryn"]], "sources": [{"file": "orrin-railway.md", "evidence": "Bryn"}]},
+    {"id": "own-09", "question": "How many pieces of blown glass does the Tarnow Bay museum hold?",
+     "answer": "6,000", "key_facts": [["6,000"]],
+     "sources": [{"file": "tarnow-glass.html", "evidence": "6,000 pieces of blown glass"}]},
+    {"id": "own-10", "question": "When does the glass museum close?", "answer": "At 17 o'clock",
+     "key_facts": [["17"]], "sources": [{"file": "tarnow-glass.html", "evidence": "closes at 17 o'clock"}]},
+    {"id": "own-11", "question": "When does the ferry to Skarra Island leave?", "answer": "At 7 every morning",
+     "key_facts": [["7"]], "sources": [{"file": "notes.txt", "evidence": "leaves at 7 every morning"}]},
+]  # fmt: skip
+
+
+def write_gold(path: Path) -> Path:
+    import json
+
+    path.write_text("".join(json.dumps(item) + "\n" for item in GOLD), encoding="utf-8")
+    return path

@@ -19,7 +19,7 @@ from rag.ingest import ingest, list_sources, remove
 from rag.retrieval import get_retriever, refresh_retriever
 from rag.store import all_nodes, open_collection, stored_metadata
 from tests.conftest import free_port, run_cli
-from tests.make_docs import HTML, PAGE3_SENTENCE, make_corpus, make_pdf
+from tests.make_docs import GOLD, HTML, PAGE3_SENTENCE, make_corpus, make_pdf, write_gold
 
 PAGE3_QUESTION = "How many meteors did the Lindqvist observatory record?"
 
@@ -261,3 +261,18 @@ def test_collection_comes_from_rag_collection_too(tmp_path: Path) -> None:
     assert run_cli("ingest", str(corpus / "notes.txt"), env=env).returncode == 0
     listed = run_cli("--index-dir", str(tmp_path / "index"), "sources", "--json", "--collection", "from-env")
     assert [json.loads(line)["file"] for line in listed.stdout.splitlines()] == ["notes.txt"]
+
+
+def test_eval_retrieval_works_on_a_collection_of_your_own(own: tuple[Settings, Path], tmp_path: Path) -> None:
+    settings, _ = own
+    gold = write_gold(tmp_path / "gold.jsonl")
+    result = run_cli(
+        "--index-dir", str(settings.index_dir), "eval", "retrieval", "--gold", str(gold), "--collection",
+        settings.collection, "--configs", "dense,hybrid", "-k", "5", "--out", str(tmp_path / "reports"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "reports" / "retrieval.json").read_text())
+    assert report["collection"] == "own-docs" and report["questions"] == len(GOLD)
+    # Every gold evidence, the PDF's and DOCX's included, was located in its document's text: a miss
+    # would be an error. Hybrid retrieval finds nearly every answer in its top 5 on this small corpus.
+    assert report["configs"]["hybrid"]["metrics"]["hit@5"] >= 0.9
