@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     upload_max_mb: float = 50.0
     upload_max_files: int = 20  # per upload, for the same reason
     upload_types: tuple[str, ...] = (".pdf", ".docx", ".md", ".markdown", ".html", ".htm", ".txt")
-    # Example questions the UI builds from a collection's section titles ("What about <title>?").
+    # The UI's example questions: these (RAG_UI_EXAMPLE_QUESTIONS='["…", "…"]'), or else this many
+    # built from the collection's section titles ("What do the documents say about <title>?").
+    ui_example_questions: tuple[str, ...] = ()
     ui_examples: int = 4
     ui_title: str | None = None  # the UI's heading; default: the collection's name (the seeds: "Ask the news")
     ui_description: str | None = None  # one line under it; default: how many documents it answers from
