@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     # built from the collection's section titles ("What do the documents say about <title>?").
     ui_example_questions: tuple[str, ...] = ()
     ui_examples: int = 4
-    ui_title: str | None = None  # the UI's heading; default: the collection's name (the seeds: "Ask the news")
+    ui_title: str | None = None  # the UI's heading; default: "Ask the documents" (seeds) or "Ask <collection>"
     ui_description: str | None = None  # one line under it; default: how many documents it answers from
 
     # Embedding
