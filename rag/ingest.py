@@ -128,8 +128,10 @@ def keep_other_sources(settings: Settings, docs: list[SourceDoc], warnings: list
     except StoreError:  # an unreadable index is rebuilt from what was named
         return docs, warnings
     named = {d.path for d in docs}
-    others = sorted(Path(s) for s in held - named if not is_seed(s))
-    more, more_warnings = load_all(others)
+    more, more_warnings = load_all(sorted(Path(s) for s in held - named if not is_seed(s)))
+    if any(is_seed(s) for s in held - named) and settings.seeds_dir.is_dir():  # `rag ingest PATH --rebuild`
+        seeds, seed_warnings = load_seeds(settings.seeds_dir)
+        more, more_warnings = more + seeds, more_warnings + seed_warnings
     return docs + more, warnings + more_warnings
 
 

@@ -183,6 +183,20 @@ def test_a_seeds_sync_leaves_other_sources_alone(small_seeds: Path, tmp_path: Pa
     assert len(report.files_removed) == 1 and report.files_removed[0].startswith("004_")
 
 
+def test_a_rebuild_keeps_every_source_of_the_collection(small_seeds: Path, tmp_path: Path) -> None:
+    corpus = make_corpus(tmp_path / "docs")
+    settings = Settings(index_dir=tmp_path / "index", chroma_url=None, seeds_dir=small_seeds)
+    ingest(settings, progress=False)
+    ingest(settings, progress=False, paths=[corpus / "notes.txt"])
+    before = ids_by_file(settings)
+
+    ingest(settings, progress=False, paths=[corpus / "morrow-bees.docx"], rebuild=True)
+
+    after = ids_by_file(settings)
+    assert set(after) == set(before) | {"morrow-bees.docx"}
+    assert {f: ids for f, ids in after.items() if f in before} == before  # the same chunks, in a new version
+
+
 def test_sources_lists_each_source_with_format_pages_chunks_and_time(own: tuple[Settings, Path]) -> None:
     settings, _ = own
     rows = {r["file"]: r for r in list_sources(settings)}

@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from rag.answer import Done, Queued, Retrieved, Token, stream_answer
-from rag.config import COLLECTION_NAME, DEFAULT_COLLECTION, Settings
+from rag.config import DEFAULT_COLLECTION, Settings
 from rag.errors import RagError
 from rag.retrieval import RETRIEVERS
 from ui import library, render
@@ -50,7 +50,7 @@ document.addEventListener("click", (event) => {
 def build_app(settings: Settings, auth_required: bool = False) -> gr.Blocks:
     """The chat tab (chat, settings, sources panel), the Documents tab (upload, list, remove) and the
     "About these documents" tab, for the collection picked at the top (per browser session)."""
-    view = collection_view(settings)
+    view = library.collection_view(settings)
     with gr.Blocks(title=view["title"]) as app:
         history = gr.State([])  # [{"role", "content"}] in plain text, for follow-ups
         shown = gr.State([])  # the chat as displayed (HTML answers)
@@ -155,7 +155,7 @@ def build_app(settings: Settings, auth_required: bool = False) -> gr.Blocks:
 
         def switch(name: str):
             try:
-                view = collection_view(settings.model_copy(update={"collection": checked_name(name)}))
+                view = library.collection_view(settings.model_copy(update={"collection": library.checked_name(name)}))
             except RagError as exc:
                 return (*[gr.skip()] * 6, render.messages_html([str(exc)], failed=True))
             return collection_update(view, name, "")
@@ -166,10 +166,10 @@ def build_app(settings: Settings, auth_required: bool = False) -> gr.Blocks:
             if auth_required and not getattr(request, "username", None):
                 return (*[gr.skip()] * 6, render.messages_html(["Sign in to add documents."], failed=True), None)
             try:
-                target = settings.model_copy(update={"collection": checked_name(name)})
+                target = settings.model_copy(update={"collection": library.checked_name(name)})
                 progress(0, desc="Reading and embedding the documents…")
                 lines = library.add_uploads([Path(f) for f in files or []], target)
-                view = collection_view(target)
+                view = library.collection_view(target)
             except RagError as exc:
                 return (*[gr.skip()] * 6, render.messages_html([str(exc)], failed=True), None)
             return (*collection_update(view, name, render.messages_html(lines)), None)
@@ -180,21 +180,15 @@ def build_app(settings: Settings, auth_required: bool = False) -> gr.Blocks:
             if auth_required and not getattr(request, "username", None):
                 return (*[gr.skip()] * 6, render.messages_html(["Sign in to remove documents."], failed=True))
             try:
-                target = settings.model_copy(update={"collection": checked_name(name)})
+                target = settings.model_copy(update={"collection": library.checked_name(name)})
                 message = library.remove_documents(paths or [], target)
-                view = collection_view(target)
+                view = library.collection_view(target)
             except RagError as exc:
                 return (*[gr.skip()] * 6, render.messages_html([str(exc)], failed=True))
             return collection_update(view, name, render.messages_html([message]))
 
         drop.click(remove_documents, [doomed, chosen], collection_outputs, concurrency_id="ingest")
     return app
-
-
-def checked_name(name: str) -> str:
-    if not COLLECTION_NAME.match(name or ""):
-        raise RagError(f"invalid collection name {name!r}: use 3-48 letters, digits, '.', '_' or '-'")
-    return name
 
 
 def collection_update(view: dict, name: str, status: str) -> tuple:
@@ -208,33 +202,6 @@ def collection_update(view: dict, name: str, status: str) -> tuple:
         name,
         status,
     )
-
-
-def collection_view(settings: Settings) -> dict:
-    """Everything the page shows about a collection, read from the index."""
-    from rag.store import all_nodes, collections, open_collection
-
-    try:
-        collection = open_collection(settings)
-        nodes = all_nodes(settings, collection) if collection is not None else []
-        rows = library.sources(settings) if collection is not None else []
-        names = collections(settings)
-    except RagError as exc:
-        nodes, rows, names = [], [], []
-        about = render.error(str(exc))
-    else:
-        about = render.about_html(nodes) if nodes else render.error("no documents in this collection yet")
-    titles = list(dict.fromkeys(str(n.metadata["title"]) for n in nodes if n.metadata.get("title")))
-    title, description, examples = library.profile(settings, rows, titles)
-    return {
-        "title": title,
-        "head": render.head_html(title, description),
-        "examples": [{"text": q} for q in examples],
-        "documents": render.documents_html(rows),
-        "paths": [(str(r["file"]), str(r["path"])) for r in rows],
-        "about": about,
-        "collections": sorted({*names, settings.collection}),
-    }
 
 
 def pick_example(event: gr.SelectData) -> str:
@@ -339,21 +306,6 @@ def warm_up(settings: Settings) -> None:
         print(f"warning: {exc}; answers will quote the sources instead", flush=True)
 
 
-def servable_paths(settings: Settings) -> list[str]:
-    """What a citation may open: the uploads folder and the PDFs ingested into any collection (as of start)."""
-    from rag.ingest import list_sources
-    from rag.store import collections
-
-    paths = [str(settings.index_dir.resolve() / "uploads")]
-    try:
-        for name in collections(settings):
-            rows = list_sources(settings.model_copy(update={"collection": name}))
-            paths += [r["path"] for r in rows if r["format"] == "pdf" and Path(r["path"]).is_file()]
-    except RagError as exc:  # the chat still works; opening an original PDF does not
-        log.warning("cannot list the ingested PDFs: %s", exc)
-    return paths
-
-
 def serve(
     settings: Settings,
     host: str = "127.0.0.1",
@@ -373,7 +325,7 @@ def serve(
             auth=auth,
             share=share,
             quiet=True,
-            allowed_paths=servable_paths(settings),
+            allowed_paths=library.servable_paths(settings),
             **launch_options(),
         )
     except OSError as exc:  # Gradio's "Cannot find empty port": the port is taken

@@ -1,6 +1,6 @@
-"""The Documents tab's actions, without Gradio: what a collection is called and asked, uploads (limits,
-copy, ingest) and removals. After a change the collection's retriever is reloaded, so the documents
-are askable at once.
+"""What the page shows about a collection, and the Documents tab's actions, without Gradio: uploads
+(limits, copy, ingest) and removals. After a change the collection's retriever is reloaded, so the
+documents are askable at once.
 
 Uploads are copied to `<index_dir>/uploads/<collection>/` (the source path the index names, and the
 original a citation opens); removing a document deletes its copy.
@@ -8,12 +8,16 @@ original a citation opens); removing a document deletes its copy.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
 
-from rag.config import DEFAULT_COLLECTION, Settings
+from rag.config import COLLECTION_NAME, DEFAULT_COLLECTION, Settings
 from rag.errors import RagError
+from ui import render
+
+log = logging.getLogger(__name__)
 
 
 class UploadError(RagError):
@@ -109,3 +113,51 @@ def remove_documents(paths: list[str], settings: Settings) -> str:
 def servable(path: str, settings: Settings) -> bool:
     """Whether the app may serve this original: an ingested upload of this collection."""
     return Path(path).parent == uploads_dir(settings).resolve() and Path(path).is_file()
+
+
+def checked_name(name: str) -> str:
+    if not COLLECTION_NAME.match(name or ""):
+        raise RagError(f"invalid collection name {name!r}: use 3-48 letters, digits, '.', '_' or '-'")
+    return name
+
+
+def collection_view(settings: Settings) -> dict:
+    """Everything the page shows about a collection, read from the index."""
+    from rag.store import all_nodes, collections, open_collection
+
+    try:
+        collection = open_collection(settings)
+        nodes = all_nodes(settings, collection) if collection is not None else []
+        rows = sources(settings) if collection is not None else []
+        names = collections(settings)
+    except RagError as exc:
+        nodes, rows, names = [], [], []
+        about = render.error(str(exc))
+    else:
+        about = render.about_html(nodes) if nodes else render.error("no documents in this collection yet")
+    titles = list(dict.fromkeys(str(n.metadata["title"]) for n in nodes if n.metadata.get("title")))
+    title, description, examples = profile(settings, rows, titles)
+    return {
+        "title": title,
+        "head": render.head_html(title, description),
+        "examples": [{"text": q} for q in examples],
+        "documents": render.documents_html(rows),
+        "paths": [(str(r["file"]), str(r["path"])) for r in rows],
+        "about": about,
+        "collections": sorted({*names, settings.collection}),
+    }
+
+
+def servable_paths(settings: Settings) -> list[str]:
+    """What a citation may open: the uploads folder and the PDFs ingested into any collection (as of start)."""
+    from rag.ingest import list_sources
+    from rag.store import collections
+
+    paths = [str(settings.index_dir.resolve() / "uploads")]
+    try:
+        for name in collections(settings):
+            rows = list_sources(settings.model_copy(update={"collection": name}))
+            paths += [r["path"] for r in rows if r["format"] == "pdf" and Path(r["path"]).is_file()]
+    except RagError as exc:  # the chat still works; opening an original PDF does not
+        log.warning("cannot list the ingested PDFs: %s", exc)
+    return paths

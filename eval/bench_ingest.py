@@ -1,0 +1,121 @@
+"""Ingest throughput and retrieval quality on generated documents of your own.
+
+    .venv/bin/python eval/bench_ingest.py [--pages 50] [--text-kb 200] [--out eval/reports/ingest-bench.json]
+
+1. A PDF of --pages pages (the seeds' text, about 250 words a page, written with fpdf2) is ingested into
+   a fresh index: the end-to-end time (read, chunk, embed chunks and sentences, store) and pages/s, and
+   the loader alone (pypdf) in pages/s.
+2. --text-kb of plain text (the seeds, repeated with numbered paragraphs so nothing is a duplicate) in a
+   .txt file: MB/s end to end and for the loader alone.
+3. Retrieval quality on the generated fixture corpus (tests/make_docs.py: PDF, DOCX, HTML, Markdown,
+   text) and its gold file: hit@1, hit@5 and MRR@5 per retriever.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+import unicodedata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from rag.config import Settings  # noqa: E402
+from rag.ingest import ingest  # noqa: E402
+from rag.loaders import load  # noqa: E402
+from tests.make_docs import make_corpus, make_pdf, write_gold  # noqa: E402
+
+QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "—": "-", "–": "-", "…": "...", "″": '"'})
+
+
+def seed_words() -> list[str]:
+    text = " ".join(p.read_text(encoding="utf-8") for p in sorted((REPO / "seeds").glob("*.txt")))
+    text = re.sub(r"[{}\[\]<>\\]|https?://\S+", " ", text.translate(QUOTES))  # the live blog's JSON is noise here
+    latin = unicodedata.normalize("NFKD", text).encode("latin-1", "ignore").decode("latin-1")
+    return latin.split()
+
+
+def bench_pdf(folder: Path, pages: int) -> dict:
+    words = seed_words()
+    texts = [" ".join(words[(i * 250) % len(words) :][:250]) for i in range(pages)]
+    pdf = make_pdf(folder / "bench.pdf", texts)
+    started = time.perf_counter()
+    doc = load(pdf)
+    parse_s = time.perf_counter() - started
+    settings = Settings(index_dir=folder / "index-pdf", chroma_url=None, collection="bench-pdf")
+    report = ingest(settings, progress=False, paths=[pdf])
+    return {
+        "pages": doc.pages,
+        "chunks": report.chunks,
+        "ingest_s": round(report.seconds, 2),
+        "ingest_pages_per_s": round(pages / report.seconds, 2),
+        "loader_pages_per_s": round(pages / parse_s, 1),
+    }
+
+
+def bench_text(folder: Path, kilobytes: int) -> dict:
+    words, paragraphs, size, n = seed_words(), [], 0, 0
+    while size < kilobytes * 1000:
+        para = f"Paragraph {n}. " + " ".join(words[(n * 90) % len(words) :][:90]) + "\n\n"
+        paragraphs.append(para)
+        size += len(para.encode())
+        n += 1
+    path = folder / "bench.txt"
+    path.write_text("".join(paragraphs), encoding="utf-8")
+    megabytes = path.stat().st_size / 1e6
+    started = time.perf_counter()
+    load(path)
+    parse_s = time.perf_counter() - started
+    settings = Settings(index_dir=folder / "index-text", chroma_url=None, collection="bench-text")
+    report = ingest(settings, progress=False, paths=[path])
+    return {
+        "megabytes": round(megabytes, 3),
+        "chunks": report.chunks,
+        "ingest_s": round(report.seconds, 2),
+        "ingest_mb_per_s": round(megabytes / report.seconds, 4),
+        "loader_mb_per_s": round(megabytes / parse_s, 2),
+    }
+
+
+def bench_retrieval(folder: Path) -> dict:
+    from rag.evaluation.retrieval import evaluate_retrieval
+
+    corpus = make_corpus(folder / "fixture")
+    settings = Settings(index_dir=folder / "index-fixture", chroma_url=None, collection="fixture")
+    ingest(settings, progress=False, paths=[corpus])
+    gold = write_gold(folder / "gold.jsonl")
+    report = evaluate_retrieval(settings, gold, ["dense", "bm25", "hybrid", "hybrid+rerank"], k=5, progress=False)
+    return {
+        "questions": report["questions"],
+        **{
+            name: {m: round(v, 3) for m, v in c["metrics"].items() if m in ("hit@1", "hit@5", "mrr@5")}
+            for name, c in report["configs"].items()
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pages", type=int, default=50)
+    parser.add_argument("--text-kb", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=REPO / "eval" / "reports" / "ingest-bench.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        results = {
+            "pdf": bench_pdf(folder, args.pages),
+            "text": bench_text(folder, args.text_kb),
+            "retrieval": bench_retrieval(folder),
+        }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
