@@ -143,3 +143,31 @@ def test_upload_a_pdf_ask_about_it_and_open_the_cited_page(server: str, tmp_path
         assert original.body() == pdf.read_bytes()
         assert page.request.get(f"{server}/gradio_api/file=/etc/passwd").status == 403  # only ingested files
         browser.close()
+
+
+def test_with_auth_the_original_pdf_and_the_app_need_a_sign_in(tmp_path: Path) -> None:
+    """Behind --auth, an ingested PDF is served to a signed-in user only (uploads need the app, which
+    needs the sign-in too)."""
+    import httpx
+
+    index = tmp_path / "index"
+    pdf = make_pdf(tmp_path / "vellmar-report.pdf")
+    subprocess.run([str(BIN / "rag"), "--index-dir", str(index), "ingest", str(pdf), "--collection", "private"],
+                   check=True, capture_output=True)  # fmt: skip
+    port = free_port()
+    env = {**os.environ, "RAG_LLM": "openai", "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1"}
+    command = [str(BIN / "rag"), "--index-dir", str(index), "serve", "--port", str(port), "--auth", "ann:secret"]
+    proc = subprocess.Popen([*command, "--collection", "private"], stdout=subprocess.DEVNULL, env=env)
+    try:
+        wait_for_port(port, timeout=180, proc=proc)
+        url = f"http://127.0.0.1:{port}"
+        original = f"{url}/gradio_api/file={pdf.resolve()}"
+        with httpx.Client() as anonymous:
+            assert anonymous.get(original).status_code in (401, 403)
+            assert anonymous.get(f"{url}/config").status_code in (401, 403)
+        with httpx.Client() as ann:
+            assert ann.post(f"{url}/login", data={"username": "ann", "password": "secret"}).status_code == 200
+            served = ann.get(original)
+            assert served.status_code == 200 and served.content == pdf.read_bytes()
+    finally:
+        stop(proc)
