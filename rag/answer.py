@@ -61,6 +61,8 @@ class Citation:
             "n": self.n,
             "chunk_id": self.passage.node.node_id,
             "file": meta["file"],
+            "page": meta.get("page"),  # 1-based PDF page; None for other formats
+            "path": meta.get("path", meta["file"]),
             "start": self.passage.start,
             "end": self.passage.end,
             "text": self.passage.text,

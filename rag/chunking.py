@@ -1,8 +1,12 @@
 """Sections -> sentence-aware chunks (llama-index TextNodes) that know their exact source span.
 
 The node is the one data type that flows from here to the cited answer. Its metadata:
-  file, start, end   the seed file and the character span [start, end) in the original text
+  file, start, end   the file's name and the character span [start, end) in the document's text: the
+                     original file for text formats, the stored extracted text for PDF and DOCX
+  path, format, page the source's identity in the index (its resolved path; a seed: its name), the
+                     loader that read it, and the 1-based PDF page
   title, date, when  post/section title, ISO date, and a spelled-out day ("Friday 11 November 2022")
+  ingested           when ingest stored the chunk (set by rag.ingest)
 Missing values are left out rather than stored as None (Chroma metadata cannot hold None).
 """
 
@@ -18,8 +22,19 @@ from rag.config import Settings
 from rag.documents import Section, Segment, SourceDoc
 
 # Only the title and the spelled-out day help a query match; file names and offsets are noise.
-NOT_EMBEDDED = ["file", "start", "end", "date", "sentence_starts", "sentence_lengths"]
-SCHEMA = "v2"  # part of every chunk id: bump it when chunk metadata changes, so re-ingest rewrites all
+NOT_EMBEDDED = [
+    "file",
+    "path",
+    "format",
+    "page",
+    "start",
+    "end",
+    "date",
+    "sentence_starts",
+    "sentence_lengths",
+    "ingested",
+]
+SCHEMA = "v3"  # part of every chunk id: bump it when chunk metadata changes, so re-ingest rewrites all
 
 
 def chunk_documents(docs: list[SourceDoc], settings: Settings) -> list[TextNode]:
@@ -65,15 +80,19 @@ def words(sentences: list[Segment]) -> int:
 def make_node(doc: SourceDoc, section: Section, sentences: list[Segment]) -> TextNode:
     text = " ".join(s.text for s in sentences)
     start, end = sentences[0].start, sentences[-1].end
-    digest = hashlib.sha1(f"{SCHEMA}\0{doc.file}\0{start}\0{end}\0{text}".encode()).hexdigest()[:12]
+    digest = hashlib.sha1(f"{SCHEMA}\0{doc.path or doc.file}\0{start}\0{end}\0{text}".encode()).hexdigest()[:12]
     metadata: dict[str, str | int] = {
         "file": doc.file,
+        "path": doc.path or doc.file,
+        "format": doc.format,
         "start": start,
         "end": end,
         # each sentence's place in the file, so a citation can highlight exactly the sentence it used
         "sentence_starts": ",".join(str(s.start) for s in sentences),
         "sentence_lengths": ",".join(str(len(s.text)) for s in sentences),
     }
+    if section.page is not None:
+        metadata["page"] = section.page
     if section.title:
         metadata["title"] = section.title
     date = section.date or doc.date
@@ -85,7 +104,7 @@ def make_node(doc: SourceDoc, section: Section, sentences: list[Segment]) -> Tex
         text=text,
         metadata=metadata,
         excluded_embed_metadata_keys=NOT_EMBEDDED,
-        excluded_llm_metadata_keys=list(metadata),
+        excluded_llm_metadata_keys=[*metadata, "ingested"],
     )
 
 

@@ -11,6 +11,7 @@ import click
 
 from rag.config import Settings, get_settings
 from rag.errors import RagError, fail_cleanly
+from rag.options import collection_option
 
 
 def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
@@ -20,13 +21,20 @@ def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--chroma-url", help="Use a Chroma server (e.g. http://127.0.0.1:8000) instead of index/.")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Embedded Chroma folder [default: index/].")
+@click.option("--collection", help="Collection of documents [default: RAG_COLLECTION or rag_chunks, the seeds].")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @click.pass_context
-def main(ctx: click.Context, chroma_url: str | None, index_dir: Path | None, verbose: int) -> None:
-    """Ask questions about the news documents in seeds/ and get answers with checkable citations.
+def main(
+    ctx: click.Context, chroma_url: str | None, index_dir: Path | None, collection: str | None, verbose: int
+) -> None:
+    """Ask questions about your documents (by default the news texts in seeds/) and get answers with
+    checkable citations.
 
     \b
     rag ingest                      build or update the index from seeds/
+    rag ingest PATH...              add or update files and folders (PDF, DOCX, HTML, Markdown, text)
+    rag sources                     list the documents of a collection
+    rag remove PATH...              remove documents
     rag retrieve "QUESTION"         show the passages the retriever finds
     rag ask "QUESTION"              answer with numbered citations
     rag chat                        chat in the terminal
@@ -39,21 +47,41 @@ def main(ctx: click.Context, chroma_url: str | None, index_dir: Path | None, ver
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
     for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers", "urllib3", "bm25s"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-    ctx.obj = {"chroma_url": chroma_url, "index_dir": index_dir}
+    ctx.obj = {"chroma_url": chroma_url, "index_dir": index_dir, "collection": collection}
 
 
 @main.command()
-@click.option("--seeds", "seeds_dir", type=click.Path(path_type=Path), help="Folder of .txt documents.")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--seeds", "seeds_dir", type=click.Path(path_type=Path), help="Folder of seed documents [default: seeds/]."
+)
+@click.option("--include", multiple=True, help="Only files matching this glob (e.g. '*.pdf'); repeatable.")
+@click.option("--exclude", multiple=True, help="Skip files matching this glob; repeatable.")
+@collection_option
 @click.option("--rebuild", is_flag=True, help="Rebuild from scratch (e.g. after changing the embedder).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 @fail_cleanly
-def ingest(ctx: click.Context, seeds_dir: Path | None, rebuild: bool, as_json: bool) -> None:
-    """Build or update the index from the seed documents (unchanged files are skipped)."""
+def ingest(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    seeds_dir: Path | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    rebuild: bool,
+    as_json: bool,
+) -> None:
+    """Build or update the index from the files and folders PATHS (recursive), leaving other documents alone.
+
+    Without PATHS: sync the seeds folder (unchanged files are skipped; files gone from it are removed)."""
     from rag.ingest import ingest as run_ingest
 
+    if (include or exclude) and not paths:
+        raise RagError("--include/--exclude filter PATHS; give the files or folders to ingest")
     settings = settings_from(ctx, seeds_dir=seeds_dir)
-    report = run_ingest(settings, rebuild=rebuild, progress=not as_json)
+    report = run_ingest(
+        settings, rebuild=rebuild, progress=not as_json, paths=list(paths) or None, include=include, exclude=exclude
+    )
     if as_json:
         click.echo(json.dumps(report.__dict__))
         return
@@ -62,12 +90,46 @@ def ingest(ctx: click.Context, seeds_dir: Path | None, rebuild: bool, as_json: b
     click.echo(report.summary())
 
 
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@collection_option
+@click.pass_context
+@fail_cleanly
+def remove(ctx: click.Context, paths: tuple[str, ...]) -> None:
+    """Remove documents from the index: files, folders (everything ingested under them) or names from `rag sources`."""
+    from rag.ingest import remove as run_remove
+
+    for source, count in run_remove(settings_from(ctx), list(paths)).items():
+        click.echo(f"removed {source}: {count} chunks")
+
+
+@main.command()
+@collection_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per source.")
+@click.pass_context
+@fail_cleanly
+def sources(ctx: click.Context, as_json: bool) -> None:
+    """List the documents of the collection: format, pages, chunks and when they were ingested."""
+    from rag.ingest import list_sources
+
+    rows = list_sources(settings_from(ctx))
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            pages = f", {row['pages']} pages" if row["pages"] else ""
+            click.echo(f"{row['path']}  [{row['format']}{pages}, {row['chunks']} chunks, ingested {row['ingested']}]")
+    if not rows and not as_json:
+        click.echo("no documents in this collection yet; add some with `rag ingest PATH`")
+
+
 def hit_dict(rank: int, hit: Any) -> dict[str, Any]:
     meta = hit.node.metadata
     return {
         "rank": rank,
         "chunk_id": hit.node.node_id,
         "file": meta["file"],
+        "page": meta.get("page"),
         "start": meta["start"],
         "end": meta["end"],
         "text": hit.node.get_content(),
@@ -108,6 +170,7 @@ retriever_option = click.option(
 @retriever_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--batch", type=click.Path(path_type=Path), help='JSONL file of {"id", "question"}: JSONL out.')
+@collection_option
 @click.pass_context
 @fail_cleanly
 def retrieve(
@@ -146,7 +209,10 @@ def retrieve(
         return
     for res in results:
         heading = " | ".join(str(x) for x in (res["title"], res["date"]) if x)
-        click.secho(f"[{res['rank']}] {res['file']} [{res['start']}:{res['end']}] score {res['score']:.4f}", bold=True)
+        page = f" p.{res['page']}" if res["page"] else ""
+        click.secho(
+            f"[{res['rank']}] {res['file']}{page} [{res['start']}:{res['end']}] score {res['score']:.4f}", bold=True
+        )
         if heading:
             click.echo(f"    {heading}")
         click.echo(f"    {res['text'][:400]}{'…' if len(res['text']) > 400 else ''}\n")
@@ -187,7 +253,8 @@ def print_answer(ans: Any, streamed: bool) -> None:
     for c in ans.citations:
         meta = c.as_dict()
         where = " | ".join(str(x) for x in (meta["title"], meta["date"]) if x)
-        click.secho(f"[{c.n}] {meta['file']} [{meta['start']}:{meta['end']}] {where}", bold=True)
+        page = f" p.{meta['page']}" if meta["page"] else ""
+        click.secho(f"[{c.n}] {meta['file']}{page} [{meta['start']}:{meta['end']}] {where}", bold=True)
         click.echo(f"    {meta['text']}")
 
 
@@ -201,6 +268,7 @@ llm_option = click.option("--llm", type=click.Choice(["local", "openai"]), help=
 @click.option("-k", "k", type=int, default=None, help="Passages to retrieve [default: 5].")
 @retriever_option
 @llm_option
+@collection_option
 @click.pass_context
 @fail_cleanly
 def ask(
@@ -254,6 +322,7 @@ def ask(
 @main.command()
 @retriever_option
 @llm_option
+@collection_option
 @click.pass_context
 @fail_cleanly
 def chat(ctx: click.Context, retriever: str | None, llm: str | None) -> None:
@@ -292,6 +361,7 @@ def chat(ctx: click.Context, retriever: str | None, llm: str | None) -> None:
 @click.option("--auth", help="Require a login, as USER:PASS.")
 @click.option("--share", is_flag=True, help="Also open a public Gradio share link (off by default).")
 @llm_option
+@collection_option
 @click.pass_context
 @fail_cleanly
 def serve(ctx: click.Context, host: str, port: int, auth: str | None, share: bool, llm: str | None) -> None:

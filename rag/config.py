@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import RagError
+
+DEFAULT_COLLECTION = "rag_chunks"  # the seeds; `rag ingest` without paths syncs seeds/ into it
+# Chroma's rule for names, minus room for the "-v12-sentences" suffixes a version adds.
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,46}[A-Za-z0-9]$")
 
 
 class Settings(BaseSettings):
@@ -16,13 +23,25 @@ class Settings(BaseSettings):
     seeds_dir: Path = Path("seeds")
     index_dir: Path = Path("index")
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 -> Chroma server instead of index_dir
-    collection: str = "rag_chunks"
+    collection: str = DEFAULT_COLLECTION  # `--collection NAME` picks another
     cache_dir: Path = Path.home() / ".cache" / "rag"
 
     # Chunking: MiniLM truncates at 256 word pieces (~190 words of news text with a title), so chunks stay below.
     chunk_min_words: int = 80
     chunk_max_words: int = 160
     chunk_overlap_sentences: int = 1
+
+    # Bring your own documents: what the upload panel accepts (the CLI reads any size). 50 MB holds a
+    # 500-page text PDF; a larger upload would take minutes to embed on a laptop CPU with no way to stop it.
+    upload_max_mb: float = 50.0
+    upload_max_files: int = 20  # per upload, for the same reason
+    upload_types: tuple[str, ...] = (".pdf", ".docx", ".md", ".markdown", ".html", ".htm", ".txt")
+    # The UI's example questions: these (RAG_UI_EXAMPLE_QUESTIONS='["…", "…"]'), or else this many
+    # built from the collection's section titles ("What do the documents say about <title>?").
+    ui_example_questions: tuple[str, ...] = ()
+    ui_examples: int = 4
+    ui_title: str | None = None  # the UI's heading; default: "Ask the documents" (seeds) or "Ask <collection>"
+    ui_description: str | None = None  # one line under it; default: how many documents it answers from
 
     # Embedding
     embed_model: str = "all-MiniLM-L6-v2"
@@ -72,7 +91,23 @@ class Settings(BaseSettings):
     seed: int = 42
     max_tokens: int = 256
 
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, name: str) -> str:
+        if not COLLECTION_NAME.match(name):
+            raise ValueError("use 3-48 letters, digits, '.', '_' or '-', starting and ending with a letter or digit")
+        return name
+
+
+class SettingsError(RagError):
+    pass
+
 
 def get_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit (e.g. CLI flag) overrides that are not None."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        field = ".".join(str(x) for x in problem["loc"])
+        raise SettingsError(f"invalid setting {field}: {problem['msg'].removeprefix('Value error, ')}") from None

@@ -56,7 +56,9 @@ class Retriever:
         self.embedder = get_embedder(settings)
         index = VectorStoreIndex.from_vector_store(vector_store(collection), embed_model=self.embedder)
         self.dense = index.as_retriever(similarity_top_k=CANDIDATES)
-        self.bm25 = BM25Retriever.from_defaults(nodes=self.nodes, similarity_top_k=CANDIDATES, language="en")
+        # A small collection of your own has fewer chunks than CANDIDATES: BM25 would warn on every start.
+        top = max(1, min(CANDIDATES, len(self.nodes)))
+        self.bm25 = BM25Retriever.from_defaults(nodes=self.nodes, similarity_top_k=top, language="en")
         # num_queries=1: no query rewriting, so the LLM it insists on is never called.
         self.hybrid = QueryFusionRetriever(
             [self.dense, self.bm25],
@@ -162,10 +164,21 @@ _retrievers: dict[str, Retriever] = {}
 _retrievers_lock = threading.Lock()  # several UI sessions ask at once: load each index once
 
 
+def retriever_key(settings: Settings) -> str:
+    return f"{settings.chroma_url or settings.index_dir}|{settings.collection}|{settings.embed_model}"
+
+
 def get_retriever(settings: Settings) -> Retriever:
-    """One Retriever per index location and embedder, loaded once per process."""
-    key = f"{settings.chroma_url or settings.index_dir}|{settings.collection}|{settings.embed_model}"
+    """One Retriever per index location, collection and embedder, loaded once per process."""
+    key = retriever_key(settings)
     with _retrievers_lock:
         if key not in _retrievers:
             _retrievers[key] = Retriever(settings)
         return _retrievers[key]
+
+
+def refresh_retriever(settings: Settings) -> None:
+    """Forget the loaded retriever of this collection (after an upload or a removal): the next question
+    loads the changed index, BM25 included."""
+    with _retrievers_lock:
+        _retrievers.pop(retriever_key(settings), None)

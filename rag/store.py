@@ -215,10 +215,24 @@ def sentence_collection(settings: Settings, chunks: Collection) -> Collection:
     return found
 
 
-def stored_files(settings: Settings, collection: Collection) -> dict[str, str]:
-    """chunk id -> file, for everything in the collection."""
+def stored_metadata(settings: Settings, collection: Collection) -> dict[str, dict]:
+    """chunk id -> its metadata, for everything in the collection."""
     got = call(settings, lambda: collection.get(include=["metadatas"]))
-    return {i: str((m or {}).get("file", "")) for i, m in zip(got["ids"], got["metadatas"] or [])}
+    return {i: dict(m or {}) for i, m in zip(got["ids"], got["metadatas"] or [])}
+
+
+def stored_sources(settings: Settings, collection: Collection) -> dict[str, str]:
+    """chunk id -> its source (path; the file name for chunks from before sources had paths)."""
+    return {i: str(m.get("path") or m.get("file", "")) for i, m in stored_metadata(settings, collection).items()}
+
+
+def collections(settings: Settings) -> list[str]:
+    """The names of the collections that hold an index (what `--collection` can name)."""
+    client = connect(settings)
+    with guarded(settings):
+        names = {c.name for c in client.list_collections()}
+    live = {n.removesuffix("-live") for n in names if n.endswith("-live")}
+    return sorted(live | {settings.collection} if settings.collection in names else live)
 
 
 def chunks_with_sentences(settings: Settings, sentences: Collection) -> set[str]:

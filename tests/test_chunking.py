@@ -12,8 +12,9 @@ from transformers import AutoTokenizer
 
 from rag.chunking import chunk_documents
 from rag.config import Settings
-from rag.documents import SourceDoc, load_seeds
+from rag.documents import SourceDoc
 from rag.embedding import PACKAGED_MODELS, get_embedder
+from rag.loaders import load_seeds
 from tests.conftest import SEEDS
 
 PLAIN = ["000_0fc9fab1ffc6223a.txt", "001_dba3cdc016d1cf37.txt", "003_51635e4d9e4636c5.txt", "004_03cfe2dca04b571e.txt"]

@@ -72,7 +72,7 @@ with open(os.environ["NETBLOCK_MARKER"], "w") as marker:
 
 def chunk_count(seeds_dir: Path) -> int:
     from rag.chunking import chunk_documents
-    from rag.documents import load_seeds
+    from rag.loaders import load_seeds
 
     docs, _ = load_seeds(seeds_dir)
     return len(chunk_documents(docs, Settings()))
@@ -111,7 +111,7 @@ def test_ingest_help_describes_its_options() -> None:
 
 
 def test_ingest_prints_counts_and_warns_about_skipped_files(small_seeds: Path, tmp_path: Path) -> None:
-    (small_seeds / "scan.pdf").write_bytes(b"%PDF-1.4\n\x00\x00\x00binary")
+    (small_seeds / "scan.pdf").write_bytes(b"%PDF-1.4\n\x00\x00\x00binary")  # a PDF, but a damaged one
     (small_seeds / "notes.txt").write_bytes("Kyiv café, 10°C".encode("latin-1"))
     index = tmp_path / "index"
     expected = chunk_count(small_seeds)
@@ -124,7 +124,7 @@ def test_ingest_prints_counts_and_warns_about_skipped_files(small_seeds: Path, t
     assert summary, result.stdout
     assert summary.groups() == ("2", str(expected), str(expected), "0")
     assert re.search(rf"^\s+{F000}: \d+ chunks$", result.stdout, re.MULTILINE)
-    assert re.search(r"^WARNING: .*scan\.pdf.*binary", result.stderr, re.MULTILINE)
+    assert re.search(r"^WARNING: .*scan\.pdf.*not a readable PDF", result.stderr, re.MULTILINE)
     assert re.search(r"^WARNING: .*notes\.txt.*UTF-8", result.stderr, re.MULTILINE)
 
     again = run_cli("--index-dir", str(index), "ingest", "--seeds", str(small_seeds))
@@ -243,7 +243,7 @@ def test_ingest_runs_with_the_network_blocked(
 def test_unreadable_and_malformed_seeds_are_warnings_not_tracebacks(
     small_seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rag.documents import load_seeds
+    from rag.loaders import load_seeds
 
     (small_seeds / "bad_date.txt").write_text(" date 2022-13-45 Kyiv said the grid was repaired.\n", encoding="utf-8")
     locked = small_seeds / "locked.txt"

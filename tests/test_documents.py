@@ -9,7 +9,8 @@ from llama_index.core.schema import TextNode
 
 from rag.chunking import chunk_documents
 from rag.config import Settings
-from rag.documents import DocumentError, SourceDoc, load_seeds
+from rag.documents import DocumentError, SourceDoc
+from rag.loaders import load_seeds
 from tests.conftest import SEEDS
 
 F000 = "000_0fc9fab1ffc6223a.txt"

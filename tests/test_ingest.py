@@ -12,9 +12,10 @@ import pytest
 
 from rag.chunking import chunk_documents
 from rag.config import Settings
-from rag.documents import DocumentError, load_seeds
+from rag.documents import DocumentError
 from rag.embedding import EmbeddingError, get_embedder
 from rag.ingest import IngestReport, ingest
+from rag.loaders import load_seeds
 from rag.store import StoreError, connect, open_collection, pointer_name, sentences_name
 from tests.conftest import SEEDS, free_port
 

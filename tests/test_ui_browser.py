@@ -6,6 +6,7 @@ it continues the Kherson conversation. Screenshots go to tests/artifacts/ for a 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -34,6 +35,12 @@ ANSWER_TIMEOUT = 120_000  # ms; the LLM shares 2 cores with whatever else runs
 KHERSON = "When did Russia leave Kherson?"
 KHERSON_FILE = "002_a3e9cd5b9989adce.txt"
 FINISHED = "#chat .answer:not(.streaming)"
+EXAMPLES = [
+    KHERSON,
+    "How much military aid did the US announce for Ukraine?",
+    "Which dam was damaged in occupied Kherson?",
+    "What did Macron ask Xi Jinping?",
+]
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 
@@ -61,6 +68,8 @@ def server(index_settings, tmp_path_factory) -> Iterator[str]:
         # The 1.5B default, not the 0.5B: the 0.5B answers "The documents don't say." to the Kherson question.
         "RAG_LLM_MODEL": "qwen2.5-1.5b",
         "OPENAI_BASE_URL": f"http://127.0.0.1:{closed}/v1",
+        # The example questions are settings (by default they are drawn from the collection's titles).
+        "RAG_UI_EXAMPLE_QUESTIONS": json.dumps(EXAMPLES),
     }
     command = [str(BIN / "rag"), "--index-dir", str(index_settings.index_dir), "serve", "--port", str(port)]
     with log.open("w") as out:

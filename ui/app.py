@@ -15,20 +15,14 @@ from pathlib import Path
 import gradio as gr
 
 from rag.answer import Done, Queued, Retrieved, Token, stream_answer
-from rag.config import Settings
+from rag.config import DEFAULT_COLLECTION, Settings
 from rag.errors import RagError
 from rag.retrieval import RETRIEVERS
-from ui import render
+from ui import library, render
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
-EXAMPLES = [
-    "When did Russia leave Kherson?",
-    "How much military aid did the US announce for Ukraine?",
-    "Which dam was damaged in occupied Kherson?",
-    "What did Macron ask Xi Jinping?",
-]
 LLM_BACKENDS = ("local", "openai")
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
@@ -53,18 +47,26 @@ document.addEventListener("click", (event) => {
 """
 
 
-def build_app(settings: Settings) -> gr.Blocks:
-    """The chat tab (chat, settings, sources panel) and the "About these documents" tab."""
-    about, count = describe_documents(settings)
-    with gr.Blocks(title="Ask the news documents") as app:
+def build_app(settings: Settings, auth_required: bool = False) -> gr.Blocks:
+    """The chat tab (chat, settings, sources panel), the Documents tab (upload, list, remove) and the
+    "About these documents" tab, for the collection picked at the top (per browser session)."""
+    view = library.collection_view(settings)
+    with gr.Blocks(title=view["title"]) as app:
         history = gr.State([])  # [{"role", "content"}] in plain text, for follow-ups
         shown = gr.State([])  # the chat as displayed (HTML answers)
         turns = gr.State([])  # (question, sources-panel section) per answer
-        gr.HTML(
-            "<header class='app-head'><h1>Ask the news documents</h1><p>Answers come only from "
-            f"{count} news documents about the war in Ukraine; every claim links to the passage it "
-            "comes from.</p></header>"
-        )
+        chosen = gr.State(settings.collection)  # this session's collection
+        with gr.Row(equal_height=False):
+            head = gr.HTML(view["head"], elem_id="head")
+            picker = gr.Dropdown(
+                view["collections"],
+                value=settings.collection,
+                allow_custom_value=True,  # a new name starts a new collection: upload to fill it
+                label="Collection",
+                elem_id="collection",
+                scale=0,
+                min_width=220,
+            )
         with gr.Tab("Chat"), gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=340):
                 chatbot = gr.Chatbot(
@@ -76,7 +78,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                     buttons=[],
                     feedback_options=None,
                     placeholder="Ask a question about the documents, or pick an example.",
-                    examples=[{"text": q} for q in EXAMPLES],
+                    examples=view["examples"],
                 )
                 question = gr.Textbox(
                     elem_id="question",
@@ -97,18 +99,41 @@ def build_app(settings: Settings) -> gr.Blocks:
                     temperature = gr.Slider(0.0, 1.0, value=settings.temperature, step=0.05, label="Temperature")
             with gr.Column(scale=2, min_width=300):
                 sources = gr.HTML(render.INTRO, elem_id="sources", padding=False)
+        with gr.Tab("Documents"):
+            upload = gr.File(
+                file_count="multiple",
+                file_types=list(settings.upload_types),
+                type="filepath",
+                label=f"Add documents (PDF, Word, HTML, Markdown, text; up to {settings.upload_max_files} files "
+                f"of {settings.upload_max_mb:g} MB)",
+                elem_id="upload",
+            )
+            add = gr.Button("Add to the collection", variant="primary", elem_id="add-docs")
+            status = gr.HTML("", elem_id="upload-status")
+            documents = gr.HTML(view["documents"], elem_id="documents")
+            with gr.Row():
+                doomed = gr.Dropdown(
+                    view["paths"], multiselect=True, label="Remove documents", elem_id="remove-choice", scale=3
+                )
+                drop = gr.Button("Remove", variant="stop", elem_id="remove-docs", scale=0, min_width=110)
         with gr.Tab("About these documents"):
-            gr.HTML(about, elem_id="about")
+            about = gr.HTML(view["about"], elem_id="about")
 
-        def respond(text, history, shown, turns, llm, retriever, k, temperature):
+        def respond(text, history, shown, turns, llm, retriever, k, temperature, collection):
             request = settings.model_copy(
-                update={"llm": llm, "retriever": retriever, "top_k": int(k), "temperature": float(temperature)}
+                update={
+                    "llm": llm,
+                    "retriever": retriever,
+                    "top_k": int(k),
+                    "temperature": float(temperature),
+                    "collection": collection,
+                }
             )
             yield from answer_turn(text, history, shown, turns, request)
 
         ask = {
             "fn": respond,
-            "inputs": [question, history, shown, turns, llm, retriever, top_k, temperature],
+            "inputs": [question, history, shown, turns, llm, retriever, top_k, temperature, chosen],
             "outputs": [chatbot, sources, question, history, shown, turns],
             "show_progress": "hidden",
             # Every user's evidence shows at once; rag.llm.Turns then serialises generation on the one local
@@ -125,7 +150,58 @@ def build_app(settings: Settings) -> gr.Blocks:
         }
         new_chat.click(**reset)
         chatbot.clear(**reset)  # the chat's own trash icon starts a new chat too
+
+        collection_outputs = [head, documents, doomed, about, chatbot, chosen, status]
+
+        def switch(name: str):
+            try:
+                view = library.collection_view(settings.model_copy(update={"collection": library.checked_name(name)}))
+            except RagError as exc:
+                return (*[gr.skip()] * 6, render.messages_html([str(exc)], failed=True))
+            return collection_update(view, name, "")
+
+        picker.change(switch, picker, collection_outputs, show_progress="hidden").then(**reset)
+
+        def add_documents(files, name, request: gr.Request, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
+            if auth_required and not getattr(request, "username", None):
+                return (*[gr.skip()] * 6, render.messages_html(["Sign in to add documents."], failed=True), None)
+            try:
+                target = settings.model_copy(update={"collection": library.checked_name(name)})
+                progress(0, desc="Reading and embedding the documents…")
+                lines = library.add_uploads([Path(f) for f in files or []], target)
+                view = library.collection_view(target)
+            except RagError as exc:
+                return (*[gr.skip()] * 6, render.messages_html([str(exc)], failed=True), None)
+            return (*collection_update(view, name, render.messages_html(lines)), None)
+
+        add.click(add_documents, [upload, chosen], [*collection_outputs, upload], concurrency_id="ingest")
+
+        def remove_documents(paths, name, request: gr.Request):
+            if auth_required and not getattr(request, "username", None):
+                return (*[gr.skip()] * 6, render.messages_html(["Sign in to remove documents."], failed=True))
+            try:
+                target = settings.model_copy(update={"collection": library.checked_name(name)})
+                message = library.remove_documents(paths or [], target)
+                view = library.collection_view(target)
+            except RagError as exc:
+                return (*[gr.skip()] * 6, render.messages_html([str(exc)], failed=True))
+            return collection_update(view, name, render.messages_html([message]))
+
+        drop.click(remove_documents, [doomed, chosen], collection_outputs, concurrency_id="ingest")
     return app
+
+
+def collection_update(view: dict, name: str, status: str) -> tuple:
+    """The outputs that follow the collection: heading, documents, remove choices, about, chat examples."""
+    return (
+        view["head"],
+        view["documents"],
+        gr.update(choices=view["paths"], value=[]),
+        view["about"],
+        gr.update(value=[], examples=view["examples"]),
+        name,
+        status,
+    )
 
 
 def pick_example(event: gr.SelectData) -> str:
@@ -184,20 +260,6 @@ def answer_turn(
         yield show(render.error(message), done=(history, turns))
 
 
-def describe_documents(settings: Settings) -> tuple[str, int]:
-    """The About tab's HTML and the number of documents, read from the index."""
-    from rag.store import all_nodes, open_collection, where
-
-    try:
-        collection = open_collection(settings)
-        if collection is None:
-            return render.error(f"there is no index in {where(settings)} yet; run `rag ingest`"), 0
-        nodes = all_nodes(settings, collection)
-    except RagError as exc:
-        return render.error(str(exc)), 0
-    return render.about_html(nodes), len({n.metadata["file"] for n in nodes})
-
-
 def theme() -> gr.themes.Base:
     # System fonts: nothing is fetched, not even Gradio's bundled font files.
     return gr.themes.Default(primary_hue="blue", neutral_hue="slate", font=SYSTEM_FONTS, font_mono=MONO_FONTS)
@@ -220,14 +282,23 @@ def launch_options() -> dict:
 
 def warm_up(settings: Settings) -> None:
     """Load the index, the embedder, the entity model and (for the local backend) the LLM now, not on the
-    first question: the evidence must show within a second."""
+    first question: the evidence must show within a second. A new collection of your own may be empty:
+    the app then starts, and its Documents tab fills it."""
+    from rag.embedding import get_embedder
     from rag.entities import entities
     from rag.ingest import ensure_index
     from rag.llm import LLMError, get_llm
     from rag.retrieval import get_retriever
+    from rag.store import StoreError
 
-    ensure_index(settings)
-    get_retriever(settings)
+    try:
+        ensure_index(settings)
+        get_retriever(settings)
+    except StoreError as exc:
+        if settings.collection == DEFAULT_COLLECTION:
+            raise
+        print(f"warning: {exc}", flush=True)
+        get_embedder(settings)
     entities("Warm up the entity model in Kyiv on Friday.")
     if settings.llm != "local":
         return
@@ -247,11 +318,17 @@ def serve(
     """Load everything once, then serve the chat until interrupted."""
     print(f"Loading the index and the {settings.llm} LLM…", flush=True)
     warm_up(settings)
-    app = build_app(settings)
+    app = build_app(settings, auth_required=auth is not None)
     print(f"Serving the chat on http://{host}:{port} (Ctrl-C to stop)", flush=True)
     try:
         app.queue(default_concurrency_limit=1).launch(
-            server_name=host, server_port=port, auth=auth, share=share, quiet=True, **launch_options()
+            server_name=host,
+            server_port=port,
+            auth=auth,
+            share=share,
+            quiet=True,
+            allowed_paths=library.servable_paths(settings),
+            **launch_options(),
         )
     except OSError as exc:  # Gradio's "Cannot find empty port": the port is taken
         raise RagError(f"cannot listen on {host}:{port} (in use or not allowed); choose another --port") from exc

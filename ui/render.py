@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from html import escape
+from urllib.parse import quote
 
 from llama_index.core.schema import NodeWithScore, TextNode
 
@@ -139,15 +140,51 @@ def panel(turns: list[tuple[str, str]]) -> str:
 def card(node: TextNode, highlights: list[str], label: str, anchor: str, focus: str | None = None) -> str:
     meta = node.metadata
     title = meta.get("title")
-    when = meta.get("when") or str(meta.get("date") or "")[:10] or "undated"
+    when = meta.get("when") or str(meta.get("date") or "")[:10] or ("" if meta.get("page") else "undated")
     ident = f' id="{escape(anchor)}"' if anchor else ""
     heading = f'<div class="title">{escape(str(title))}</div>' if title else ""
+    page = f' · <span class="page">p. {int(meta["page"])}</span>' if meta.get("page") else ""
+    where = f'<span class="file">{escape(str(meta["file"]))}</span>{page}'
+    where += (f" · {escape(str(when))}" if when else "") + open_link(meta)
     return (
-        f'<article class="card"{ident} data-file="{escape(str(meta["file"]))}">'
+        f'<article class="card"{ident} data-file="{escape(str(meta["file"]))}" data-page="{meta.get("page") or ""}">'
         f'<div class="card-head"><span class="num">{escape(label)}</span>{heading}</div>'
-        f'<div class="meta"><span class="file">{escape(str(meta["file"]))}</span> · {escape(str(when))}</div>'
+        f'<div class="meta">{where}</div>'
         f'<p class="chunk">{highlight(node.get_content(), highlights, focus)}</p></article>'
     )
+
+
+def open_link(meta: dict) -> str:
+    """A PDF opens at the cited page, served by the app (which serves ingested PDFs only, behind --auth)."""
+    if meta.get("format") != "pdf" or not meta.get("page") or not str(meta.get("path", "")).startswith("/"):
+        return ""
+    href = f"/gradio_api/file={quote(str(meta['path']))}#page={int(meta['page'])}"
+    return f' · <a class="open" href="{escape(href)}" target="_blank" rel="noopener">open page {int(meta["page"])}</a>'
+
+
+def head_html(title: str, description: str) -> str:
+    return f"<header class='app-head'><h1>{escape(title)}</h1><p>{escape(description)}</p></header>"
+
+
+def documents_html(rows: list[dict]) -> str:
+    """The collection's documents (rag.ingest.list_sources rows) as a table."""
+    if not rows:
+        return "<p class='none'>No documents in this collection yet.</p>"
+    body = "".join(
+        f"<tr><td class='file' title='{escape(str(r['path']))}'>{escape(str(r['file']))}</td>"
+        f"<td>{escape(str(r['format']))}</td><td class='n'>{r['pages'] or ''}</td><td class='n'>{r['chunks']}</td>"
+        f"<td>{escape(str(r['ingested'] or '')[:16].replace('T', ' '))}</td></tr>"
+        for r in rows
+    )
+    return (
+        "<div class='table-wrap'><table class='about documents'><thead><tr><th>File</th><th>Format</th>"
+        f"<th>Pages</th><th>Chunks</th><th>Ingested (UTC)</th></tr></thead><tbody>{body}</tbody></table></div>"
+    )
+
+
+def messages_html(lines: list[str], failed: bool = False) -> str:
+    css = "upload-status failed" if failed else "upload-status"
+    return f"<div class='{css}'>" + "".join(f"<p>{escape(line)}</p>" for line in lines) + "</div>"
 
 
 def highlight(text: str, spans: list[str], focus: str | None = None) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings
 from rag.errors import RagError
-from rag.evaluation.gold import Span, load_gold, overlaps, select_split, source_spans
+from rag.evaluation.gold import Span, collection_texts, load_gold, overlaps, select_split, source_spans
 from rag.evaluation.metrics import abstention_scores, has_key_facts, missing_facts, percentile, ratio
 from rag.evaluation.retrieval import result_span
 
@@ -125,7 +125,8 @@ def evaluate_answers(
     items = select_split(load_gold(gold_path), split)[:limit]
     if not items:
         raise RagError(f"{gold_path} has no questions to evaluate in split {split!r}")
-    sources = [[source_spans(s, settings.seeds_dir) for s in item.get("sources", [])] for item in items]
+    texts = collection_texts(settings)
+    sources = [[source_spans(s, texts) for s in item.get("sources", [])] for item in items]
     from rag.ingest import ensure_index
 
     ensure_index(settings, progress)

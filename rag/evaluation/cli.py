@@ -13,6 +13,7 @@ import click
 from rag.config import get_settings
 from rag.errors import fail_cleanly
 from rag.evaluation.gold import SPLITS
+from rag.options import collection_option
 
 GOLD = Path("eval/gold.jsonl")
 REPORTS = Path("eval/reports")
@@ -49,6 +50,7 @@ def eval_group() -> None:
 )
 @split_option
 @out_option
+@collection_option
 @click.pass_context
 @fail_cleanly
 def retrieval(ctx: click.Context, gold: Path, k: int, configs: str, split: str, out: Path) -> None:
@@ -76,6 +78,7 @@ def retrieval(ctx: click.Context, gold: Path, k: int, configs: str, split: str, 
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="Reuse what the model wrote in this earlier answers report instead of running it (fast; for tuning).",
 )
+@collection_option
 @click.pass_context
 @fail_cleanly
 def answers(

@@ -9,13 +9,15 @@ Spans are (file, start, end) with end exclusive, Python string offsets of the UT
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from rag.config import DEFAULT_COLLECTION, Settings
 from rag.errors import RagError
 
 Span = tuple[str, int, int]  # (file, start, end) with end exclusive
+TextOf = Callable[[str], str]  # gold source file -> the text its chunks' offsets index
 Matches = list[frozenset[int]]  # per ranked result: indices of the gold sources it hits
 SPLITS = ("dev", "test", "all")
 
@@ -46,26 +48,58 @@ def answerable(item: dict[str, Any]) -> bool:
     return not item.get("should_abstain") and bool(item.get("sources"))
 
 
-def source_spans(source: dict[str, str], seeds_dir: Path) -> list[Span]:
-    """Every occurrence of one gold source's evidence in its original seed file."""
+def source_spans(source: dict[str, str], texts: Path | TextOf) -> list[Span]:
+    """Every occurrence of one gold source's evidence in its document's text: a file of the seeds folder
+    `texts`, or what `texts(file)` returns (see `collection_texts`)."""
     file, evidence = source["file"], source["evidence"]
-    try:
-        text = (Path(seeds_dir) / file).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RagError(f"gold source file {file} is not readable in {seeds_dir}: {exc}") from exc
+    if callable(texts):
+        text = texts(file)
+    else:
+        try:
+            text = (Path(texts) / file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RagError(f"gold source file {file} is not readable in {texts}: {exc}") from exc
     spans = []
     start = text.find(evidence)
     while start >= 0 and evidence:
         spans.append((file, start, start + len(evidence)))
         start = text.find(evidence, start + 1)
     if not spans:
-        raise RagError(f"gold evidence not found verbatim in {file}: {evidence[:80]!r}; fix eval/gold.jsonl")
+        raise RagError(f"gold evidence not found verbatim in {file}: {evidence[:80]!r}; fix the gold file")
     return spans
 
 
-def evidence_spans(item: dict[str, Any], seeds_dir: Path) -> list[Span]:
+def evidence_spans(item: dict[str, Any], texts: Path | TextOf) -> list[Span]:
     """The spans of all of an item's gold evidence, in the original seed files."""
-    return [span for source in item.get("sources", []) for span in source_spans(source, seeds_dir)]
+    return [span for source in item.get("sources", []) for span in source_spans(source, texts)]
+
+
+def collection_texts(settings: Settings) -> Path | TextOf:
+    """Where gold evidence is looked up: the seeds folder for the default collection, otherwise the text
+    each source's offsets index (the file itself; for PDF and DOCX the stored extracted text), found by
+    the file name `rag sources` shows (or its full path)."""
+    from rag import extracted
+    from rag.ingest import list_sources
+
+    if settings.collection == DEFAULT_COLLECTION:
+        return settings.seeds_dir
+    paths: dict[str, str] = {}
+    for row in list_sources(settings):
+        paths.setdefault(str(row["file"]), row["path"])
+        paths[row["path"]] = row["path"]
+
+    def text_of(file: str) -> str:
+        if file not in paths:
+            raise RagError(f"gold source file {file} is not in collection {settings.collection!r}; see `rag sources`")
+        stored = extracted.read(settings, paths[file])
+        if stored is not None:
+            return stored
+        try:
+            return Path(paths[file]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RagError(f"gold source file {paths[file]} is not readable: {exc}") from exc
+
+    return text_of
 
 
 def overlaps(file: str, start: int, end: int, spans: Iterable[Span]) -> bool:

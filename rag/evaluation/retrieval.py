@@ -16,14 +16,24 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.config import Settings
+from rag.config import DEFAULT_COLLECTION, Settings
 from rag.errors import RagError
-from rag.evaluation.gold import Matches, Span, answerable, load_gold, match, select_split, source_spans
+from rag.evaluation.gold import (
+    Matches,
+    Span,
+    answerable,
+    collection_texts,
+    load_gold,
+    match,
+    select_split,
+    source_spans,
+)
 from rag.evaluation.metrics import first_relevant, ndcg, percentile, recall
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore, TextNode
 
+log = logging.getLogger(__name__)
 CONFIGS = ("vanilla", "dense", "bm25", "hybrid", "hybrid+rerank")
 HIT_CUTOFFS = (1, 3, 5, 10)
 MISS_AT = 5  # a question is listed as missed when no relevant result is in the top 5
@@ -61,17 +71,24 @@ def evaluate_retrieval(
 ) -> dict[str, Any]:
     """Run every config over the answerable gold questions; the report that rag.evaluation.report writes."""
     configs = check_configs(configs)
+    if settings.collection != DEFAULT_COLLECTION and "vanilla" in configs:
+        log.warning(
+            "the vanilla baseline reads the seeds folder; it is left out for collection %s", settings.collection
+        )
+        configs = [c for c in configs if c != "vanilla"] or ["hybrid"]
     items = select_split(load_gold(gold_path), split)
     questions = [item for item in items if answerable(item)]
     if not questions:
         raise RagError(f"{gold_path} has no answerable items with sources to evaluate")
-    sources = [[source_spans(s, settings.seeds_dir) for s in item["sources"]] for item in questions]
+    texts = collection_texts(settings)
+    sources = [[source_spans(s, texts) for s in item["sources"]] for item in questions]
     report: dict[str, Any] = {
         "k": k,
         "gold": str(gold_path),
         "split": split,
         "index": settings.chroma_url or str(settings.index_dir),
         "seeds": str(settings.seeds_dir),
+        "collection": settings.collection,
         "embed_model": settings.embed_model,
         "questions": len(questions),
         "skipped": [item.get("id") for item in items if not answerable(item)],

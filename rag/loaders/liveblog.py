@@ -1,4 +1,4 @@
-"""Recover the posts of a Guardian live blog that was pasted together with its page JSON.
+"""The Guardian live blog loader: recover the posts of a Guardian live blog that was pasted together with its page JSON.
 
 Such a file holds two copies of the blog:
 - a "key events" carousel in JSON (quotes turned curly by the paste): per post, text blocks and then
@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from rag.documents import Section, Segment
+from rag.documents import Section, Segment, SourceDoc
 
+FORMAT = "liveblog"
 Q = '["“”″]'  # a JSON quote after the paste's curly-quote substitution
 ELEMENT = re.compile(rf"{Q}_type{Q}:{Q}model\.dotcomrendering\.pageElements\.(\w+){Q}")
 HTML_OPEN = re.compile(rf"{Q}html{Q}:{Q}")
@@ -54,6 +55,11 @@ class Post:
 
 def looks_like_liveblog_json(text: str) -> bool:
     return bool(CAROUSEL_END.search(text)) and len(POST_META.findall(text)) >= 1
+
+
+def parse(name: str, text: str) -> SourceDoc:
+    """A .txt file that `looks_like_liveblog_json`; offsets are into the file."""
+    return SourceDoc(name, text, *parse_liveblog_json(text), format=FORMAT)
 
 
 def parse_liveblog_json(text: str) -> tuple[str | None, list[Section]]:
