@@ -4,6 +4,8 @@ Chunk ids derive from file + offsets + text, so the ids in the collection tell w
 only new chunks are embedded and added, chunks that no longer exist (changed or deleted files) are
 removed afterwards. New vectors are computed before anything is written, so a failed ingest leaves
 the previous index as it was. `rebuild` fills a new version and publishes it at the end (rag.store).
+Each ingest ends by snapshotting BM25 (rag.lexical) and recording the content's fingerprint with the
+version, so readers know which snapshot matches.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 
 from llama_index.core.schema import MetadataMode, TextNode
 
-from rag import store
+from rag import lexical, store
 from rag.chunking import chunk_documents, sentence_texts, sentences_of
 from rag.config import Settings
 from rag.documents import load_seeds
@@ -103,8 +105,11 @@ def _ingest(settings: Settings, rebuild: bool, progress: bool) -> IngestReport:
     ids, vectors = embed_sentences([n for n in nodes if n.node_id not in with_sentences], settings, progress)
     store.add(settings, collection, new, sentences, ids, vectors)  # new before stale: never a gap
     store.delete(settings, collection, sentences, stale)
+    fingerprint, _ = lexical.build(settings, collection)  # BM25 snapshot of what is now stored
     if rebuild:
-        store.publish(settings, collection.name)
+        store.publish(settings, collection.name, fingerprint)
+    else:
+        store.set_fingerprint(settings, collection.name, fingerprint)
     per_file = Counter(str(n.metadata["file"]) for n in nodes)
     touched = {str(n.metadata["file"]) for n in new} | {stored[i] for i in stale}
     return IngestReport(
