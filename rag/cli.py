@@ -304,6 +304,42 @@ def serve(ctx: click.Context, host: str, port: int, auth: str | None, share: boo
     run_server(settings_from(ctx, llm=llm), host=host, port=port, auth=credentials, share=share)
 
 
+@main.group()
+def bench() -> None:
+    """Benchmarks of the index at scale (reports in eval/reports/)."""
+
+
+@bench.command("scale")
+@click.option("--chunks", type=click.IntRange(10, 1_000_000), default=1000, show_default=True, help="Corpus size.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--details", is_flag=True, help="Also the write and embed rates and the builder's RSS.")
+@click.pass_context
+@fail_cleanly
+def bench_scale(ctx: click.Context, chunks: int, as_json: bool, details: bool) -> None:
+    """Build a temporary index of CHUNKS synthetic chunks; measure ingest, disk, start-up, latency, RSS."""
+    from rag.bench import scale
+
+    result = scale(settings_from(ctx), chunks, details=details)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        click.echo(f"{key:>20}  {value}")
+
+
+@bench.command("sweep")
+@click.option("--sizes", default="1000,10000,100000", show_default=True, help="Comma-separated corpus sizes.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("eval/reports"), show_default=True)
+@click.pass_context
+@fail_cleanly
+def bench_sweep(ctx: click.Context, sizes: str, out: Path) -> None:
+    """Run `bench scale` per size in a fresh process; write scale.json, scale.md and scale.png to OUT."""
+    from rag.bench_report import sweep
+
+    for path in sweep([int(s) for s in sizes.split(",")], out, ctx.obj):
+        click.echo(f"wrote {path}")
+
+
 from rag.evaluation.cli import eval_group  # noqa: E402
 
 main.add_command(eval_group, "eval")
