@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,49 +93,48 @@ def cached_vectors(settings: Settings, texts: list[str]) -> np.ndarray:
     return vectors
 
 
-def synthetic(pool: Pool, n: int) -> tuple[list[Any], list[str], list[list[float]]]:
-    """n chunks (TextNodes with embeddings) and their sentence ids and vectors."""
+def synthetic(pool: Pool, n: int, batch: int = WRITE_BATCH) -> Iterator[tuple[list[Any], list[str], np.ndarray]]:
+    """n chunks (TextNodes with embeddings) with their sentence ids and vectors, `batch` chunks at a time:
+    at 100k, all vectors as Python lists would take gigabytes."""
     from rag.chunking import make_node
     from rag.documents import Section, Segment, SourceDoc
 
     rng = random.Random(SEED)
-    nodes, sentence_ids, sentence_vectors = [], [], []
-    for i in range(n):
-        picks = [rng.randrange(len(pool.sentences)) for _ in range(rng.choice(pool.shapes))]
-        _, title, day = pool.sentences[picks[0]]
-        segments, cursor = [], 0
-        for p in picks:
-            segments.append(Segment(pool.sentences[p][0], cursor))
-            cursor += len(pool.sentences[p][0]) + 1
-        doc = SourceDoc(file=f"synthetic_{i // 40:05d}.txt", text="", date=day)
-        node = make_node(doc, Section(segments, title=title, date=day), segments)
-        node.id_ = f"{node.node_id}-{i}"  # recombined text may repeat: every chunk stays its own
-        mean = pool.vectors[picks].mean(axis=0)
-        node.embedding = (mean / np.linalg.norm(mean)).tolist()
-        nodes.append(node)
-        sentence_ids += [f"{node.node_id}#{j}" for j in range(len(picks))]
-        sentence_vectors += pool.vectors[picks].tolist()
-    return nodes, sentence_ids, sentence_vectors
+    for first in range(0, n, batch):
+        nodes, sentence_ids, rows = [], [], []
+        for i in range(first, min(first + batch, n)):
+            picks = [rng.randrange(len(pool.sentences)) for _ in range(rng.choice(pool.shapes))]
+            _, title, day = pool.sentences[picks[0]]
+            segments, cursor = [], 0
+            for p in picks:
+                segments.append(Segment(pool.sentences[p][0], cursor))
+                cursor += len(pool.sentences[p][0]) + 1
+            doc = SourceDoc(file=f"synthetic_{i // 40:05d}.txt", text="", date=day)
+            node = make_node(doc, Section(segments, title=title, date=day), segments)
+            node.id_ = f"{node.node_id}-{i}"  # recombined text may repeat: every chunk stays its own
+            mean = pool.vectors[picks].mean(axis=0)
+            node.embedding = (mean / np.linalg.norm(mean)).tolist()
+            nodes.append(node)
+            sentence_ids += [f"{node.node_id}#{j}" for j in range(len(picks))]
+            rows += picks
+        yield nodes, sentence_ids, pool.vectors[rows]
 
 
-def write(settings: Settings, nodes: list[Any], ids: list[str], vectors: list[list[float]]) -> float:
-    """The write half of ingest (chunks, sentence vectors, BM25 snapshot, fingerprint); seconds taken."""
+def write(settings: Settings, batches: Iterable[tuple[list[Any], list[str], np.ndarray]]) -> tuple[int, float]:
+    """The write half of ingest (chunks, sentence vectors, BM25 snapshot, fingerprint): (chunks, seconds)."""
     from rag import lexical, store
 
     started = time.perf_counter()
     collection = store.open_collection(settings, create=True)
     assert collection is not None
     sentences = store.sentence_collection(settings, collection)
-    by_chunk: dict[str, list[int]] = {}
-    for j, sentence_id in enumerate(ids):
-        by_chunk.setdefault(sentence_id.split("#")[0], []).append(j)
-    for start in range(0, len(nodes), WRITE_BATCH):
-        batch = nodes[start : start + WRITE_BATCH]
-        rows = [j for node in batch for j in by_chunk[node.node_id]]
-        store.add(settings, collection, batch, sentences, [ids[j] for j in rows], [vectors[j] for j in rows])
+    written = 0
+    for nodes, ids, vectors in batches:
+        store.add(settings, collection, nodes, sentences, ids, vectors.tolist())
+        written += len(nodes)
     fingerprint, _ = lexical.build(settings, collection)
     store.set_fingerprint(settings, collection.name, fingerprint)
-    return time.perf_counter() - started
+    return written, time.perf_counter() - started
 
 
 def embed_rate(settings: Settings, pool: Pool, sample_size: int) -> float:
@@ -164,10 +164,8 @@ def scale(settings: Settings, chunks: int, details: bool = False) -> dict[str, A
     )
     try:
         store.drop_index(bench)  # a server may hold a run that was interrupted
-        nodes, ids, vectors = synthetic(pool, chunks)
-        write_s = write(bench, nodes, ids, vectors)
-        del nodes, ids, vectors
-        write_rate = chunks / write_s
+        written, write_s = write(bench, synthetic(pool, chunks))
+        write_rate = written / write_s
         embed_per_s = embed_rate(settings, pool, settings.bench_embed_sample)
         measured = run_probe(bench, pool)
         disk = workdir if not settings.chroma_url else workdir / "lexical"
