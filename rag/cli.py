@@ -114,15 +114,17 @@ def retrieve(
     ctx: click.Context, question: str | None, k: int | None, retriever: str | None, as_json: bool, batch: Path | None
 ) -> None:
     """Show the passages the retriever finds for QUESTION (or for each line of --batch)."""
-    from rag.ingest import ensure_index
-    from rag.retrieval import check_k, check_question, get_retriever
+    from rag.limits import check_k, check_question
 
     if (question is None) == (batch is None):
         raise RagError("give either a QUESTION or --batch FILE")
     settings = settings_from(ctx)
     k = check_k(settings.top_k if k is None else k)
     if question is not None:
-        check_question(question)  # fail before loading any model
+        check_question(question)  # fail before importing or loading any model
+    from rag.ingest import ensure_index
+    from rag.retrieval import get_retriever
+
     ensure_index(settings)
     engine = get_retriever(settings)
     if batch is not None:
@@ -213,15 +215,16 @@ def ask(
     llm: str | None,
 ) -> None:
     """Answer QUESTION from the documents, with numbered citations (streams the answer)."""
-    from rag.answer import Done, Token, answer, stream_answer
-    from rag.ingest import ensure_index
-    from rag.retrieval import check_question
+    from rag.limits import check_question
 
     if (question is None) == (batch is None):
         raise RagError("give either a QUESTION or --batch FILE")
     settings = settings_from(ctx, llm=llm)
     if question is not None:
-        check_question(question)  # fail before building or loading anything
+        check_question(question)  # fail before importing, building or loading anything
+    from rag.answer import Done, Token, answer, stream_answer
+    from rag.ingest import ensure_index
+
     ensure_index(settings)
     if batch is not None:
         for item, error in read_batch(batch):

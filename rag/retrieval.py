@@ -25,8 +25,8 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from rag.chunking import sentence_texts
 from rag.config import Settings
 from rag.embedding import get_query_embedder
-from rag.errors import RagError
 from rag.lexical import LexicalRetriever, open_snapshot
+from rag.limits import MAX_K, MAX_QUESTION_CHARS, RetrievalError, check_k, check_question  # noqa: F401 (API)
 from rag.store import (
     StoreError,
     guarded,
@@ -39,8 +39,6 @@ from rag.store import (
 )
 
 RETRIEVERS = ("dense", "bm25", "hybrid", "hybrid+rerank")
-MAX_QUESTION_CHARS = 2000
-MAX_K = 50
 CANDIDATES = 20  # per retriever, before fusion
 RRF_K = 60  # the usual reciprocal-rank-fusion constant
 MONTHS = {
@@ -48,10 +46,6 @@ MONTHS = {
 }
 DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([a-z]{3})[a-z]*\.?(?:,?\s+(\d{4}))?", re.I)
 MONTH_DAY = re.compile(r"\b([a-z]{3})[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s+(\d{4}))?", re.I)
-
-
-class RetrievalError(RagError):
-    pass
 
 
 class Retriever:
@@ -190,23 +184,6 @@ def mentioned_days(question: str) -> list[tuple[int | None, int, int]]:
                 continue
             days.append((int(year) if year else None, m, int(day)))
     return days
-
-
-def check_question(question: str) -> str:
-    question = " ".join((question or "").split())
-    if not question:
-        raise RetrievalError("the question is empty")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise RetrievalError(
-            f"the question is too long ({len(question)} characters; the limit is {MAX_QUESTION_CHARS})"
-        )
-    return question
-
-
-def check_k(k: int) -> int:
-    if k < 1 or k > MAX_K:
-        raise RetrievalError(f"k must be between 1 and {MAX_K} (got {k})")
-    return k
 
 
 _retrievers: dict[str, Retriever] = {}
