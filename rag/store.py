@@ -51,6 +51,11 @@ def where(settings: Settings) -> str:
 
 def describe(exc: Exception, settings: Settings) -> str:
     text = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+    if settings.chroma_url and type(exc).__name__ in ("NotFoundError", "AuthorizationError", "AuthError"):
+        return (
+            f"the Chroma server at {settings.chroma_url} refused ({text}); check RAG_CHROMA_HEADERS, "
+            "RAG_CHROMA_TENANT and RAG_CHROMA_DATABASE"
+        )
     if settings.chroma_url:
         return f"cannot reach the Chroma server at {settings.chroma_url} ({text})"
     if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
