@@ -1,5 +1,5 @@
-"""RAG_CHROMA_URL with the settings a distributed Chroma needs (headers, tenant, database): the
-server (a real `chroma run`), and the index lands in the database named, not in the default one."""
+"""RAG_CHROMA_URL with the settings a distributed Chroma needs (headers, tenant, database), against a
+real `chroma run`: the index lands in the database named, not in the default one."""
 
 from __future__ import annotations
 
