@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -105,8 +106,9 @@ def save(target: Path, ids: list[str], texts: list[str]) -> None:
 def prune(settings: Settings, keep: Path) -> None:
     """Snapshots of other versions or older content of this index are garbage (a reader that still maps
     one keeps its open files; the reader reloads when it sees the new version)."""
-    for path in keep.parent.glob(f"{settings.collection}*"):
-        if path != keep and path.is_dir():
+    ours = re.compile(rf"^{re.escape(settings.collection)}(-v\d+)?-[0-9a-f]{{16}}$")  # not another index's
+    for path in keep.parent.iterdir():
+        if path != keep and path.is_dir() and ours.match(path.name):
             shutil.rmtree(path, ignore_errors=True)
 
 
