@@ -19,8 +19,8 @@ TARGETS = {"hybrid_p95_ms": 150.0, "startup_s": 5.0, "rss_mb": 2048.0}
 COSTS = [k for k in KEYS if k != "chunks"]
 
 
-def sweep(sizes: list[int], out: Path, options: dict[str, Any] | None = None) -> list[Path]:
-    rows = [run_size(n, options or {}) for n in sorted(sizes)]
+def sweep(sizes: list[int], out: Path, options: dict[str, Any] | None = None, reuse: bool = False) -> list[Path]:
+    rows = [run_size(n, options or {}, reuse) for n in sorted(sizes)]
     report = {"sizes": sorted(sizes), "results": rows, "growth": growth(rows), "targets": TARGETS}
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "scale.json", out / "scale.md", out / "scale.png"]
@@ -30,7 +30,7 @@ def sweep(sizes: list[int], out: Path, options: dict[str, Any] | None = None) ->
     return paths
 
 
-def run_size(n: int, options: dict[str, Any]) -> dict[str, Any]:
+def run_size(n: int, options: dict[str, Any], reuse: bool) -> dict[str, Any]:
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if v is not None]
     command = [sys.executable, "-c", "from rag.cli import main; main()", *flags]
     done = subprocess.run(

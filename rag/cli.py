@@ -316,13 +316,14 @@ def bench() -> None:
 @click.option("--chunks", type=click.IntRange(10, 1_000_000), default=1000, show_default=True, help="Corpus size.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--details", is_flag=True, help="Also the write and embed rates and the builder's RSS.")
+@click.option("--reuse", is_flag=True, help="Keep the index in ~/.cache/rag/bench and reuse it next time.")
 @click.pass_context
 @fail_cleanly
-def bench_scale(ctx: click.Context, chunks: int, as_json: bool, details: bool) -> None:
+def bench_scale(ctx: click.Context, chunks: int, as_json: bool, details: bool, reuse: bool) -> None:
     """Build a temporary index of CHUNKS synthetic chunks; measure ingest, disk, start-up, latency, RSS."""
     from rag.bench import scale
 
-    result = scale(settings_from(ctx), chunks, details=details)
+    result = scale(settings_from(ctx), chunks, details=details, reuse=reuse)
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -333,13 +334,14 @@ def bench_scale(ctx: click.Context, chunks: int, as_json: bool, details: bool) -
 @bench.command("sweep")
 @click.option("--sizes", default="1000,10000,100000", show_default=True, help="Comma-separated corpus sizes.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("eval/reports"), show_default=True)
+@click.option("--reuse", is_flag=True, help="Reuse (or keep) each size's index in ~/.cache/rag/bench.")
 @click.pass_context
 @fail_cleanly
-def bench_sweep(ctx: click.Context, sizes: str, out: Path) -> None:
+def bench_sweep(ctx: click.Context, sizes: str, out: Path, reuse: bool) -> None:
     """Run `bench scale` per size in a fresh process; write scale.json, scale.md and scale.png to OUT."""
     from rag.bench_report import sweep
 
-    for path in sweep([int(s) for s in sizes.split(",")], out, ctx.obj):
+    for path in sweep([int(s) for s in sizes.split(",")], out, ctx.obj, reuse):
         click.echo(f"wrote {path}")
 
 

@@ -105,11 +105,7 @@ def _ingest(settings: Settings, rebuild: bool, progress: bool) -> IngestReport:
     ids, vectors = embed_sentences([n for n in nodes if n.node_id not in with_sentences], settings, progress)
     store.add(settings, collection, new, sentences, ids, vectors)  # new before stale: never a gap
     store.delete(settings, collection, sentences, stale)
-    fingerprint, _ = lexical.build(settings, collection)  # BM25 snapshot of what is now stored
-    if rebuild:
-        store.publish(settings, collection.name, fingerprint)
-    else:
-        store.set_fingerprint(settings, collection.name, fingerprint)
+    lexical.sync(settings, collection, publish=rebuild)  # BM25 snapshot of what is now stored
     per_file = Counter(str(n.metadata["file"]) for n in nodes)
     touched = {str(n.metadata["file"]) for n in new} | {stored[i] for i in stale}
     return IngestReport(

@@ -85,6 +85,17 @@ def build(settings: Settings, collection: Collection) -> tuple[str, Path]:
     return fp, target
 
 
+def sync(settings: Settings, collection: Collection, publish: bool = False) -> str:
+    """After any write to `collection` (ingest, removing a source): snapshot BM25 and record the content's
+    fingerprint with the version, publishing the version too when it is a rebuild. Returns the fingerprint."""
+    fp, _ = build(settings, collection)
+    if publish:
+        store.publish(settings, collection.name, fp)
+    else:
+        store.set_fingerprint(settings, collection.name, fp)
+    return fp
+
+
 def save(target: Path, ids: list[str], texts: list[str]) -> None:
     """Index and write to a temporary folder, then rename it into place: readers never see half a snapshot."""
     target.parent.mkdir(parents=True, exist_ok=True)
