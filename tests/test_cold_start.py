@@ -57,3 +57,20 @@ print(json.dumps([m for m in ("torch", "sentence_transformers") if m in sys.modu
 def test_retrieving_in_a_fresh_process_never_imports_torch(index_settings: Settings) -> None:
     env = {"RAG_INDEX_DIR": str(index_settings.index_dir), "RAG_SEEDS_DIR": str(index_settings.seeds_dir)}
     assert loaded_after(RETRIEVE, env=env) == []
+
+
+ENTITIES = """
+import json, sys
+{first}
+from rag.entities import entities
+texts = ["Russian forces left Kherson on Friday 11 November 2022 at 5am, said Zelenskiy in Kyiv.",
+         "About 30,000 troops crossed the Dnipro; NATO and the UN watched."]
+print(json.dumps([[list(e) for e in entities(t)] for t in texts] + ["torch" in sys.modules]))
+"""
+
+
+def test_entities_load_without_torch_and_find_the_same_entities_as_with_it() -> None:
+    without = loaded_after(ENTITIES.format(first=""))
+    with_torch = loaded_after(ENTITIES.format(first="import torch"))
+    assert without[-1] is False and with_torch[-1] is True
+    assert without[:-1] == with_torch[:-1] and without[0]
