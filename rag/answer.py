@@ -139,6 +139,7 @@ def stream_answer(
     query = f"{earlier} {asked.core}" if earlier else asked.core
     query_vector = engine.embed_query(query)  # once per question: retrieval and passage selection share it
     hits = retrieve(engine, asked, query, k or settings.top_k, retriever or settings.retriever, query_vector)
+    engine.prefetch([hit.node for hit in hits])  # their sentence vectors, in one read
     per_file = asked.comparative or len(asked.parts) > 1
     passages = select_passages(asked.core, hits, query_vector, engine.sentence_vectors, per_file=per_file)
     result.hits = hits

@@ -106,7 +106,6 @@ class Retriever:
         hits = boost_dates(question, hits)
         if mode == "hybrid+rerank" and query_vector is not None:
             hits = self.rerank(query_vector, hits)
-        self.prefetch([hit.node for hit in hits[:k]])  # evidence selection reads these next
         return hits[:k]
 
     def rerank(self, query: np.ndarray, hits: list[NodeWithScore]) -> list[NodeWithScore]:
@@ -123,7 +122,8 @@ class Retriever:
         return sorted(fused, key=lambda h: h.score or 0.0, reverse=True)
 
     def prefetch(self, nodes: list[TextNode]) -> None:
-        """Fetch the stored sentence vectors of these chunks in one Chroma read, into a bounded cache."""
+        """Fetch the stored sentence vectors of these chunks in one Chroma read, into a bounded cache (before
+        evidence selection reads them one chunk at a time). Retrieval alone never needs them."""
         with self._lock:
             missing = [n.node_id for n in nodes if n.node_id not in self._sentence_vectors]
         if not missing or self.sentences is None:

@@ -49,6 +49,8 @@ def test_a_retriever_starts_without_loading_chunks_or_sentence_vectors(index_set
     assert isinstance(engine.bm25.snapshot.index.scores["data"], np.memmap)  # read from disk on demand
     assert len(engine._sentence_vectors) == 0
     hits = engine.retrieve(QUESTIONS[0], 5, "hybrid")
+    assert len(engine._sentence_vectors) == 0  # retrieval alone needs none
+    engine.prefetch([h.node for h in hits])
     assert set(engine._sentence_vectors) == {h.node.node_id for h in hits}  # the hits' vectors, fetched
     for hit in hits:
         assert engine.sentence_vectors(hit.node).shape[1] == 384
