@@ -33,9 +33,8 @@ def sweep(sizes: list[int], out: Path, options: dict[str, Any] | None = None, re
 def run_size(n: int, options: dict[str, Any], reuse: bool) -> dict[str, Any]:
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if v is not None]
     command = [sys.executable, "-c", "from rag.cli import main; main()", *flags]
-    done = subprocess.run(
-        [*command, "bench", "scale", "--chunks", str(n), "--json", "--details"], capture_output=True, text=True
-    )
+    scale = ["bench", "scale", "--chunks", str(n), "--json", "--details", *(["--reuse"] if reuse else [])]
+    done = subprocess.run([*command, *scale], capture_output=True, text=True)
     if done.returncode != 0:
         raise RagError(f"rag bench scale --chunks {n} failed: {done.stderr.strip().splitlines()[-1:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
