@@ -171,6 +171,7 @@ def scale(settings: Settings, chunks: int, details: bool = False, reuse: bool = 
             written, write_s = write(bench, synthetic(pool, chunks))
             rates = {"write": written / write_s, "embed": embed_rate(settings, pool, settings.bench_embed_sample)}
             rates["builder_rss_mb"] = peak_rss_mb()
+            rates["build_load_avg"] = round(os.getloadavg()[0], 1)  # the machine is shared: how busy it was
             built.write_text(json.dumps(rates))
         rates = json.loads(built.read_text())
         measured = run_probe(bench, pool)
@@ -184,7 +185,8 @@ def scale(settings: Settings, chunks: int, details: bool = False, reuse: bool = 
         if not details:
             return {key: result[key] for key in KEYS}
         result |= {"write_chunks_per_s": round(rates["write"], 1), "embed_chunks_per_s": round(rates["embed"], 1)}
-        return result | {"builder_rss_mb": rates["builder_rss_mb"]}
+        loads = {"build_load_avg": rates.get("build_load_avg"), "probe_load_avg": round(os.getloadavg()[0], 1)}
+        return result | {"builder_rss_mb": rates["builder_rss_mb"]} | loads
     finally:
         if kept is None:
             store.drop_index(bench)

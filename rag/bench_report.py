@@ -80,7 +80,8 @@ def markdown(report: dict[str, Any]) -> str:
         "(`sentences_*`: that read alone; `first_sentences_s`: the first one, after start-up). "
         "The machine (2 cores) is shared with other work: wall times include "
         "waiting for the CPU, so the `*_cpu_*` columns give the query process's own CPU time (all its "
-        "threads, Chroma's included) for the same queries.",
+        "threads, Chroma's included) for the same queries; `*_load_avg` is the 1-minute load average "
+        "when the index was built and when it was measured (blank: not recorded).",
         "",
         "| " + " | ".join(keys) + " |",
         "|" + "---|" * len(keys),
