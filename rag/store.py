@@ -300,16 +300,6 @@ def count(settings: Settings, collection: Collection) -> int:
     return call(settings, collection.count)
 
 
-def sentence_vectors(settings: Settings) -> dict[str, np.ndarray]:
-    """chunk id -> matrix of its sentence vectors, in sentence order (empty if not built yet)."""
-    live = live_name(settings)
-    collection = open_collection(settings, name=sentences_name(live)) if live else None
-    if collection is None:
-        return {}
-    got = call(settings, lambda: collection.get(include=["embeddings"]))
-    return stack_sentences(got["ids"], got["embeddings"] if got["embeddings"] is not None else [])
-
-
 def sentence_vectors_for(settings: Settings, sentences: Collection, chunk_ids: list[str]) -> dict[str, np.ndarray]:
     """chunk id -> matrix of its stored sentence vectors, for these chunks only (a query's top hits)."""
     if not chunk_ids:
