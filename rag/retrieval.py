@@ -1,36 +1,44 @@
 """Question -> ranked chunks: dense (Chroma), BM25, reciprocal-rank fusion, date boost, rerank.
 
-Configs (`--retriever`): dense | bm25 | hybrid | hybrid+rerank. No cross-encoder ships in a PyPI
-package here, so "rerank" re-scores the fused candidates by their best-matching *sentence* under the
-same MiniLM embedder (a chunk often answers in one sentence that a whole-chunk vector dilutes), and
-fuses that ranking with the hybrid one.
+Configs (`--retriever`): dense | bm25 | hybrid | hybrid+rerank. Fusion is llama-index's
+QueryFusionRetriever over its Chroma vector retriever and our persisted BM25 (rag.lexical).
+No cross-encoder ships in a PyPI package here, so "rerank" re-scores the fused candidates by their
+best-matching *sentence* under the same MiniLM embedder (a chunk often answers in one sentence that a
+whole-chunk vector dilutes), and fuses that ranking with the hybrid one.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
+import time
+from collections import OrderedDict
 from datetime import date, datetime
 
 import numpy as np
 from llama_index.core import VectorStoreIndex
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.llms import MockLLM
 from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
-from llama_index.core.schema import NodeWithScore, TextNode
-from llama_index.retrievers.bm25 import BM25Retriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.chunking import sentence_texts
 from rag.config import Settings
-from rag.embedding import get_embedder
-from rag.errors import RagError
-from rag.store import StoreError, all_nodes, guarded, open_collection, sentence_vectors, vector_store, where
-
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s forces DEBUG on import
+from rag.embedding import get_query_embedder
+from rag.lexical import LexicalRetriever, open_snapshot
+from rag.limits import MAX_K, MAX_QUESTION_CHARS, RetrievalError, check_k, check_question  # noqa: F401 (API)
+from rag.store import (
+    StoreError,
+    guarded,
+    live_state,
+    open_collection,
+    sentence_vectors_for,
+    sentences_name,
+    vector_store,
+    where,
+)
 
 RETRIEVERS = ("dense", "bm25", "hybrid", "hybrid+rerank")
-MAX_QUESTION_CHARS = 2000
-MAX_K = 50
 CANDIDATES = 20  # per retriever, before fusion
 RRF_K = 60  # the usual reciprocal-rank-fusion constant
 MONTHS = {
@@ -40,25 +48,23 @@ DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([a-z]{3})[a-z]
 MONTH_DAY = re.compile(r"\b([a-z]{3})[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s+(\d{4}))?", re.I)
 
 
-class RetrievalError(RagError):
-    pass
-
-
 class Retriever:
-    """Loads the index, BM25 and embedder once; `retrieve` is then fast."""
+    """Opens the live index version. Nothing is loaded per chunk: dense search is Chroma's, BM25 reads its
+    memory-mapped snapshot (rag.lexical), sentence vectors are fetched for the hits only, and the question
+    is embedded once, by numpy MiniLM (no torch)."""
 
-    def __init__(self, settings: Settings) -> None:
-        collection = open_collection(settings)
-        if collection is None:
+    def __init__(self, settings: Settings, embedder: BaseEmbedding | None = None) -> None:
+        name, fp = live_state(settings)
+        collection = open_collection(settings, name=name) if name else None
+        if collection is None or name is None:
             raise StoreError(f"there is no index in {where(settings)} yet; run `rag ingest`")
         self.settings = settings
-        self.nodes = all_nodes(settings, collection)
-        self.embedder = get_embedder(settings)
+        self.version = (name, fp)
+        self.checked = time.monotonic()
+        self.embedder = embedder or get_query_embedder(settings)
         index = VectorStoreIndex.from_vector_store(vector_store(collection), embed_model=self.embedder)
         self.dense = index.as_retriever(similarity_top_k=CANDIDATES)
-        # A small collection of your own has fewer chunks than CANDIDATES: BM25 would warn on every start.
-        top = max(1, min(CANDIDATES, len(self.nodes)))
-        self.bm25 = BM25Retriever.from_defaults(nodes=self.nodes, similarity_top_k=top, language="en")
+        self.bm25 = LexicalRetriever(settings, collection, open_snapshot(settings, collection, fp), CANDIDATES)
         # num_queries=1: no query rewriting, so the LLM it insists on is never called.
         self.hybrid = QueryFusionRetriever(
             [self.dense, self.bm25],
@@ -68,26 +74,44 @@ class Retriever:
             llm=MockLLM(),
             use_async=False,
         )
-        self._sentence_vectors = sentence_vectors(settings)  # stored at ingest
+        self.sentences = open_collection(settings, name=sentences_name(name))
+        self._sentence_vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # recent hits', stored at ingest
+        self._lock = threading.Lock()
 
-    def retrieve(self, question: str, k: int | None = None, mode: str | None = None) -> list[NodeWithScore]:
+    def current(self) -> bool:
+        """False once another process has ingested or rebuilt (checked at most every index_check_seconds)."""
+        if time.monotonic() - self.checked < self.settings.index_check_seconds:
+            return True
+        self.checked = time.monotonic()
+        return live_state(self.settings) == self.version
+
+    def embed_query(self, question: str) -> np.ndarray:
+        return np.asarray(self.embedder.get_query_embedding(check_question(question)))
+
+    def retrieve(
+        self, question: str, k: int | None = None, mode: str | None = None, query_vector: np.ndarray | None = None
+    ) -> list[NodeWithScore]:
+        """The k best chunks; pass `query_vector` (embed_query of the same text) to embed the question once."""
         question = check_question(question)
         k = check_k(self.settings.top_k if k is None else k)
         mode = mode or self.settings.retriever
         base: dict[str, BaseRetriever] = {"dense": self.dense, "bm25": self.bm25, "hybrid": self.hybrid}
         if mode not in RETRIEVERS:
             raise RetrievalError(f"unknown retriever {mode!r}; choose one of: {', '.join(RETRIEVERS)}")
+        if query_vector is None and mode != "bm25":
+            query_vector = self.embed_query(question)
+        bundle = QueryBundle(question, embedding=None if query_vector is None else query_vector.tolist())
         with guarded(self.settings):  # the dense half queries Chroma, which may be a server that went away
-            hits = base.get(mode, self.hybrid).retrieve(question)
+            hits = base.get(mode, self.hybrid).retrieve(bundle)
         hits = boost_dates(question, hits)
-        if mode == "hybrid+rerank":
-            hits = self.rerank(question, hits)
+        if mode == "hybrid+rerank" and query_vector is not None:
+            hits = self.rerank(query_vector, hits)
         return hits[:k]
 
-    def rerank(self, question: str, hits: list[NodeWithScore]) -> list[NodeWithScore]:
+    def rerank(self, query: np.ndarray, hits: list[NodeWithScore]) -> list[NodeWithScore]:
         if not hits:
             return hits
-        query = np.asarray(self.embedder.get_query_embedding(question))
+        self.prefetch([hit.node for hit in hits])
         best = [float((self.sentence_vectors(hit.node) @ query).max()) for hit in hits]
         order = np.argsort(best)[::-1]
         rerank_rank = {int(i): r for r, i in enumerate(order)}
@@ -97,12 +121,31 @@ class Retriever:
         ]
         return sorted(fused, key=lambda h: h.score or 0.0, reverse=True)
 
+    def prefetch(self, nodes: list[TextNode]) -> None:
+        """Fetch the stored sentence vectors of these chunks in one Chroma read, into a bounded cache (before
+        evidence selection reads them one chunk at a time). Retrieval alone never needs them."""
+        with self._lock:
+            missing = [n.node_id for n in nodes if n.node_id not in self._sentence_vectors]
+        if not missing or self.sentences is None:
+            return
+        found = sentence_vectors_for(self.settings, self.sentences, missing)
+        with self._lock:
+            self._sentence_vectors.update(found)
+            while len(self._sentence_vectors) > self.settings.sentence_cache_chunks:
+                self._sentence_vectors.popitem(last=False)
+
     def sentence_vectors(self, node: TextNode) -> np.ndarray:
         """One vector per sentence of the chunk (embedded with its post title), as stored at ingest."""
-        found = self._sentence_vectors.get(node.node_id)
-        if found is None:  # e.g. a node from another index: embed it now (two threads may both; same result)
-            found = np.asarray(self.embedder.get_text_embedding_batch(sentence_texts(node)))
-            self._sentence_vectors[node.node_id] = found
+        with self._lock:
+            found = self._sentence_vectors.get(node.node_id)
+        if found is None:
+            self.prefetch([node])
+            with self._lock:
+                found = self._sentence_vectors.get(node.node_id)
+        if found is None:  # e.g. a node from another index: embed it now (the same model, two threads may both)
+            found = np.vstack([np.asarray(self.embedder.get_text_embedding(t)) for t in sentence_texts(node)])
+            with self._lock:
+                self._sentence_vectors[node.node_id] = found
         return found
 
 
@@ -143,23 +186,6 @@ def mentioned_days(question: str) -> list[tuple[int | None, int, int]]:
     return days
 
 
-def check_question(question: str) -> str:
-    question = " ".join((question or "").split())
-    if not question:
-        raise RetrievalError("the question is empty")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise RetrievalError(
-            f"the question is too long ({len(question)} characters; the limit is {MAX_QUESTION_CHARS})"
-        )
-    return question
-
-
-def check_k(k: int) -> int:
-    if k < 1 or k > MAX_K:
-        raise RetrievalError(f"k must be between 1 and {MAX_K} (got {k})")
-    return k
-
-
 _retrievers: dict[str, Retriever] = {}
 _retrievers_lock = threading.Lock()  # several UI sessions ask at once: load each index once
 
@@ -169,11 +195,13 @@ def retriever_key(settings: Settings) -> str:
 
 
 def get_retriever(settings: Settings) -> Retriever:
-    """One Retriever per index location, collection and embedder, loaded once per process."""
+    """One Retriever per index location and embedder, loaded once per process and reloaded when another
+    process has changed the index (several `rag serve` behind one Chroma server see the same index)."""
     key = retriever_key(settings)
     with _retrievers_lock:
-        if key not in _retrievers:
-            _retrievers[key] = Retriever(settings)
+        found = _retrievers.get(key)
+        if found is None or not found.current():
+            _retrievers[key] = Retriever(settings, embedder=found.embedder if found else None)
         return _retrievers[key]
 
 

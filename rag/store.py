@@ -21,7 +21,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import chromadb
@@ -51,6 +51,11 @@ def where(settings: Settings) -> str:
 
 def describe(exc: Exception, settings: Settings) -> str:
     text = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+    if settings.chroma_url and type(exc).__name__ in ("NotFoundError", "AuthorizationError", "AuthError"):
+        return (
+            f"the Chroma server at {settings.chroma_url} refused ({text}); check RAG_CHROMA_HEADERS, "
+            "RAG_CHROMA_TENANT and RAG_CHROMA_DATABASE"
+        )
     if settings.chroma_url:
         return f"cannot reach the Chroma server at {settings.chroma_url} ({text})"
     if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
@@ -83,12 +88,20 @@ def connect(settings: Settings) -> ClientAPI:
                 raise StoreError(f"invalid Chroma URL {settings.chroma_url!r}; expected http://HOST:PORT")
             return chromadb.HttpClient(
                 host=url.hostname,
-                port=url.port or 8000,
+                port=url.port or (443 if url.scheme == "https" else 8000),
                 ssl=url.scheme == "https",
+                headers=settings.chroma_headers or None,  # e.g. {"Authorization": "Bearer …"} for a hosted Chroma
                 settings=chroma_settings,
+                **tenancy(settings),
             )
         settings.index_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
+        return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings, **tenancy(settings))
+
+
+def tenancy(settings: Settings) -> dict[str, str]:
+    """Chroma's tenant and database, when configured (otherwise Chroma's defaults)."""
+    chosen = {"tenant": settings.chroma_tenant, "database": settings.chroma_database}
+    return {k: v for k, v in chosen.items() if v}
 
 
 # Versions and the pointer ---------------------------------------------------------------------------
@@ -109,15 +122,24 @@ def sentences_name(collection: str) -> str:
 
 def live_name(settings: Settings, client: ClientAPI | None = None) -> str | None:
     """The chunk collection readers should use: the pointer's target, or a pre-version index."""
+    return live_state(settings, client)[0]
+
+
+def live_state(settings: Settings, client: ClientAPI | None = None) -> tuple[str | None, str | None]:
+    """(live chunk collection, fingerprint of its content) as the pointer names them; the fingerprint is
+    None for an index written before fingerprints (or a pre-version index). Two cheap calls: a running
+    Retriever polls this to notice another process's ingest."""
     client = client or connect(settings)
     base = settings.collection
     with guarded(settings):
         names = {c.name for c in client.list_collections()}
         if pointer_name(base) in names:
-            live = (client.get_collection(pointer_name(base)).metadata or {}).get("live")
+            meta = client.get_collection(pointer_name(base)).metadata or {}
+            live = meta.get("live")
             if live in names:
-                return str(live)
-        return base if base in names else None
+                found = meta.get("fingerprint")
+                return str(live), str(found) if found and meta.get("fingerprint_of") == live else None
+        return (base, None) if base in names else (None, None)
 
 
 def versions(settings: Settings, client: ClientAPI) -> list[int]:
@@ -186,17 +208,42 @@ def new_version(settings: Settings) -> Collection:
         return create_collection(settings, client, name)
 
 
-def publish(settings: Settings, name: str) -> None:
-    """Point readers at version `name` (one metadata write), then delete every other version."""
+def publish(settings: Settings, name: str, fingerprint: str | None = None) -> None:
+    """Point readers at version `name` (one metadata write, with the fingerprint of its content when
+    known: readers key their BM25 snapshot by it, rag.lexical), then delete every other version."""
     client = connect(settings)
     base = settings.collection
+    meta = {"live": name, "fingerprint": fingerprint, "fingerprint_of": name} if fingerprint else {"live": name}
     with guarded(settings):
-        pointer = client.get_or_create_collection(pointer_name(base), metadata={"live": name})
-        pointer.modify(metadata={"live": name})
+        pointer = client.get_or_create_collection(pointer_name(base), metadata=meta)
+        pointer.modify(metadata=meta)  # type: ignore[arg-type]
         for n in versions(settings, client):
             if version_name(base, n) != name:
                 drop(client, version_name(base, n))
         drop(client, base)  # a pre-version index
+
+
+def set_fingerprint(settings: Settings, name: str, fingerprint: str) -> None:
+    """Record the content fingerprint of the live version `name` after an update in place (readers key
+    their BM25 snapshot by it). A pre-version index has no pointer and so no fingerprint."""
+    client = connect(settings)
+    with guarded(settings):
+        if pointer_name(settings.collection) not in {c.name for c in client.list_collections()}:
+            return
+        pointer = client.get_collection(pointer_name(settings.collection))
+        if (pointer.metadata or {}).get("live") == name:
+            pointer.modify(metadata={"live": name, "fingerprint": fingerprint, "fingerprint_of": name})
+
+
+def drop_index(settings: Settings) -> None:
+    """Delete this index entirely: every version, its sentence vectors and the pointer (benchmarks)."""
+    client = connect(settings)
+    with guarded(settings):
+        for n in versions(settings, client):
+            drop(client, version_name(settings.collection, n))
+        drop(client, settings.collection)
+        if pointer_name(settings.collection) in {c.name for c in client.list_collections()}:
+            client.delete_collection(pointer_name(settings.collection))
 
 
 def drop(client: ClientAPI, name: str) -> None:
@@ -267,15 +314,18 @@ def count(settings: Settings, collection: Collection) -> int:
     return call(settings, collection.count)
 
 
-def sentence_vectors(settings: Settings) -> dict[str, np.ndarray]:
-    """chunk id -> matrix of its sentence vectors, in sentence order (empty if not built yet)."""
-    live = live_name(settings)
-    collection = open_collection(settings, name=sentences_name(live)) if live else None
-    if collection is None:
+def sentence_vectors_for(settings: Settings, sentences: Collection, chunk_ids: list[str]) -> dict[str, np.ndarray]:
+    """chunk id -> matrix of its stored sentence vectors, for these chunks only (a query's top hits)."""
+    if not chunk_ids:
         return {}
-    got = call(settings, lambda: collection.get(include=["embeddings"]))
+    where_chunks = {"chunk": {"$in": list(chunk_ids)}}
+    got = call(settings, lambda: sentences.get(where=where_chunks, include=["embeddings"]))  # type: ignore[arg-type]
+    return stack_sentences(got["ids"], got["embeddings"] if got["embeddings"] is not None else [])
+
+
+def stack_sentences(ids: list[str], vectors: Any) -> dict[str, np.ndarray]:
     rows: dict[str, list[tuple[int, np.ndarray]]] = {}
-    for sentence_id, vector in zip(got["ids"], got["embeddings"] if got["embeddings"] is not None else []):
+    for sentence_id, vector in zip(ids, vectors):
         chunk, index = sentence_id.rsplit("#", 1)
         rows.setdefault(chunk, []).append((int(index), np.asarray(vector)))
     return {chunk: np.vstack([v for _, v in sorted(pairs, key=lambda p: p[0])]) for chunk, pairs in rows.items()}
@@ -288,10 +338,38 @@ def vector_store(collection: Collection) -> ChromaVectorStore:
 def all_nodes(settings: Settings, collection: Collection) -> list[TextNode]:
     """Every stored chunk as the TextNode that was written (for BM25 and listings)."""
     got = call(settings, lambda: collection.get(include=["documents", "metadatas"]))
+    nodes = as_nodes(got)
+    nodes.sort(key=lambda n: (n.metadata["file"], n.metadata["start"]))
+    return nodes
+
+
+def as_nodes(got: Any) -> list[TextNode]:
+    """A Chroma `get` result -> the TextNodes that were written, in the result's order."""
     nodes = []
     for text, meta in zip(got["documents"] or [], got["metadatas"] or []):
         node = metadata_dict_to_node(dict(meta))
         node.set_content(text or "")
         nodes.append(node)
-    nodes.sort(key=lambda n: (n.metadata["file"], n.metadata["start"]))
     return nodes
+
+
+def nodes_by_id(settings: Settings, collection: Collection, ids: list[str]) -> dict[str, TextNode]:
+    """The stored chunks with these ids (e.g. BM25's hits); ids no longer stored are absent."""
+    if not ids:
+        return {}
+    got = call(settings, lambda: collection.get(ids=list(ids), include=["documents", "metadatas"]))
+    return dict(zip(got["ids"], as_nodes(got)))
+
+
+FIELDS: Any = ["documents", "metadatas"]
+
+
+def iter_nodes(settings: Settings, collection: Collection, page: int) -> Iterator[list[TextNode]]:
+    """Every stored chunk, `page` at a time: building BM25 never holds Chroma's whole answer at once."""
+    offset = 0
+    while True:
+        got = call(settings, lambda at=offset: collection.get(include=FIELDS, limit=page, offset=at))
+        if not got["ids"]:
+            return
+        yield as_nodes(got)
+        offset += len(got["ids"])

@@ -123,19 +123,20 @@ def checked_name(name: str) -> str:
 
 def collection_view(settings: Settings) -> dict:
     """Everything the page shows about a collection, read from the index."""
-    from rag.store import all_nodes, collections, open_collection
+    from rag.store import collections, open_collection, stored_metadata
 
     try:
         collection = open_collection(settings)
-        nodes = all_nodes(settings, collection) if collection is not None else []
+        # Metadata only: a big collection's chunk texts stay in Chroma (the page starts fast).
+        metas = list(stored_metadata(settings, collection).values()) if collection is not None else []
         rows = sources(settings) if collection is not None else []
         names = collections(settings)
     except RagError as exc:
-        nodes, rows, names = [], [], []
+        metas, rows, names = [], [], []
         about = render.error(str(exc))
     else:
-        about = render.about_html(nodes) if nodes else render.error("no documents in this collection yet")
-    titles = list(dict.fromkeys(str(n.metadata["title"]) for n in nodes if n.metadata.get("title")))
+        about = render.about_html(metas) if metas else render.error("no documents in this collection yet")
+    titles = list(dict.fromkeys(str(m["title"]) for m in metas if m.get("title")))
     title, description, examples = profile(settings, rows, titles)
     return {
         "title": title,

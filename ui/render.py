@@ -211,22 +211,22 @@ def collapsed(nodes: list[TextNode], label: str) -> str:
 # ---- the "About these documents" tab ---------------------------------------------------------------
 
 
-def about_html(nodes: list[TextNode]) -> str:
-    """One row per seed file: its dates, chunk count and a few post titles, from the stored chunks."""
-    by_file: dict[str, list[TextNode]] = defaultdict(list)
-    for node in nodes:
-        by_file[node.metadata["file"]].append(node)
+def about_html(chunks: list[dict]) -> str:
+    """One row per document: its dates, chunk count and a few post titles, from the stored chunks' metadata."""
+    by_file: dict[str, list[dict]] = defaultdict(list)
+    for meta in chunks:
+        by_file[meta["file"]].append(meta)
     rows = []
-    for file, chunks in sorted(by_file.items()):
-        days = sorted({str(n.metadata.get("when") or "") for n in chunks if n.metadata.get("when")})
-        titles = list(dict.fromkeys(str(n.metadata["title"]) for n in chunks if n.metadata.get("title")))
+    for file, metas in sorted(by_file.items()):
+        days = sorted({str(m.get("when") or "") for m in metas if m.get("when")})
+        titles = list(dict.fromkeys(str(m["title"]) for m in metas if m.get("title")))
         topics = "; ".join(escape(t) for t in titles[:3]) + (f" (+{len(titles) - 3} more)" if len(titles) > 3 else "")
         rows.append(
             f"<tr><td class='file'>{escape(file)}</td><td>{escape(', '.join(days) or 'undated')}</td>"
-            f"<td class='n'>{len(chunks)}</td><td>{topics or '—'}</td></tr>"
+            f"<td class='n'>{len(metas)}</td><td>{topics or '—'}</td></tr>"
         )
     return (
-        f"<p>{len(by_file)} documents, {len(nodes)} chunks in the index. Dates are those the documents "
+        f"<p>{len(by_file)} documents, {len(chunks)} chunks in the index. Dates are those the documents "
         "state; undated documents give none.</p><div class='table-wrap'><table class='about'>"
         "<thead><tr><th>File</th><th>Date</th><th>Chunks</th><th>Some headlines</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
