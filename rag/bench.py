@@ -67,7 +67,7 @@ class Pool:
 
 def load_pool(settings: Settings) -> Pool:
     from rag.chunking import chunk_documents, sentence_texts, sentences_of
-    from rag.documents import load_seeds
+    from rag.loaders import load_seeds
 
     docs, _ = load_seeds(settings.seeds_dir)
     nodes = chunk_documents(docs, settings)
