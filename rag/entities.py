@@ -15,7 +15,8 @@ SLOT_LABELS = {
     "date": {"DATE", "TIME"},
     "number": {"CARDINAL", "QUANTITY", "MONEY", "PERCENT"},
     "person": {"PERSON", "ORG"},  # "who ordered it?" may be answered by a ministry
-    "place": {"GPE", "LOC", "FAC"},
+    # The small model often labels a less-known place ("Kherson", "Soledar") a PERSON or an ORG.
+    "place": {"GPE", "LOC", "FAC", "PERSON", "ORG"},
 }
 NAME_LABELS = {"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "PRODUCT"}
 SLOT_PATTERNS = {
