@@ -114,9 +114,14 @@ class Settings(BaseSettings):
     @field_validator("collection")
     @classmethod
     def _collection_name(cls, name: str) -> str:
-        if not COLLECTION_NAME.match(name):
-            raise ValueError("use 3-48 letters, digits, '.', '_' or '-', starting and ending with a letter or digit")
-        return name
+        return collection_name(name)
+
+
+def collection_name(name: str) -> str:
+    """The one rule for collection names (Chroma's, plus our `-vN`/`-live` suffixes fit within it)."""
+    if not COLLECTION_NAME.match(name or ""):
+        raise ValueError("use 3-48 letters, digits, '.', '_' or '-', starting and ending with a letter or digit")
+    return name
 
 
 class SettingsError(RagError):

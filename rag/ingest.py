@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -221,8 +221,13 @@ def list_sources(settings: Settings) -> list[dict[str, Any]]:
     collection = store.open_collection(settings)
     if collection is None:
         return []
+    return summarize_sources(store.stored_metadata(settings, collection).values())
+
+
+def summarize_sources(chunks: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per source from its chunks' metadata."""
     rows: dict[str, dict[str, Any]] = {}
-    for meta in store.stored_metadata(settings, collection).values():
+    for meta in chunks:
         source = str(meta.get("path") or meta.get("file"))
         row = rows.setdefault(
             source,

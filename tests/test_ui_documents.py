@@ -49,6 +49,7 @@ def test_uploads_over_the_limits_are_refused_with_a_reason(tmp_path: Path) -> No
 
 
 def test_uploaded_documents_are_askable_at_once_and_removable(tmp_path: Path) -> None:
+    from rag.ingest import list_sources
     from rag.retrieval import get_retriever
 
     settings = Settings(index_dir=tmp_path / "index", chroma_url=None, collection="at-once")
@@ -66,7 +67,7 @@ def test_uploaded_documents_are_askable_at_once_and_removable(tmp_path: Path) ->
     assert any(h.node.metadata["file"] == "railway.md" for h in top)  # the cached retriever was refreshed
     copy = str((library.uploads_dir(settings) / "railway.md").resolve())
     assert library.remove_documents([copy], settings) == "Removed 1 document."
-    assert [r["file"] for r in library.sources(settings)] == ["notes.txt"]
+    assert [r["file"] for r in list_sources(settings)] == ["notes.txt"]
     assert not Path(copy).exists()
 
 

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from rag.config import COLLECTION_NAME, DEFAULT_COLLECTION, Settings
+from rag.config import DEFAULT_COLLECTION, Settings, collection_name
 from rag.errors import RagError
 from ui import render
 
@@ -26,13 +26,6 @@ class UploadError(RagError):
 
 def uploads_dir(settings: Settings) -> Path:
     return settings.index_dir / "uploads" / settings.collection
-
-
-def sources(settings: Settings) -> list[dict[str, Any]]:
-    """The collection's documents (empty when it has none yet; an unusable index is an error)."""
-    from rag.ingest import list_sources
-
-    return list_sources(settings)
 
 
 def profile(settings: Settings, rows: list[dict[str, Any]], titles: list[str]) -> tuple[str, str, list[str]]:
@@ -116,20 +109,22 @@ def servable(path: str, settings: Settings) -> bool:
 
 
 def checked_name(name: str) -> str:
-    if not COLLECTION_NAME.match(name or ""):
-        raise RagError(f"invalid collection name {name!r}: use 3-48 letters, digits, '.', '_' or '-'")
-    return name
+    try:
+        return collection_name(name)
+    except ValueError as exc:
+        raise RagError(f"invalid collection name {name!r}: {exc}") from None
 
 
 def collection_view(settings: Settings) -> dict:
     """Everything the page shows about a collection, read from the index."""
+    from rag.ingest import summarize_sources
     from rag.store import collections, open_collection, stored_metadata
 
     try:
         collection = open_collection(settings)
         # Metadata only: a big collection's chunk texts stay in Chroma (the page starts fast).
         metas = list(stored_metadata(settings, collection).values()) if collection is not None else []
-        rows = sources(settings) if collection is not None else []
+        rows = summarize_sources(metas)  # from the same read, not a second pass over the collection
         names = collections(settings)
     except RagError as exc:
         metas, rows, names = [], [], []
