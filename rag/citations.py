@@ -67,10 +67,9 @@ def support(sentence: str, context: str, question: str = "", settings: Settings 
         return 0.0
     if NEGATION.search(sentence.replace("’", "'")) and not NEGATION.search(context.replace("’", "'")):
         return 0.0  # the polarity conflicts
-    lowered = context.lower()
-    if any(name not in lowered for name in names(sentence) - names(question)):
-        return 0.0
     have = key_terms(context)
+    if not all(named(name, have, settings.typo_similarity) for name in claimed_names(sentence, question, settings)):
+        return 0.0
     echoed = (key_terms(sentence) & key_terms(question)) - name_terms(question)
     found = sum(1 for t in echoed if close(t, have, settings.typo_similarity))
     if echoed and found / len(echoed) < settings.claim_echo:
@@ -79,6 +78,22 @@ def support(sentence: str, context: str, question: str = "", settings: Settings 
     if not terms:
         return 1.0
     return len(terms & have) / len(terms)
+
+
+def claimed_names(sentence: str, question: str, settings: Settings) -> list[str]:
+    """The names a sentence states that the question did not bring (spelt its way or not: questions are often
+    lower-case, where the entity model finds no names). Nationalities ("Ukrainian") are adjectives, not claims."""
+    asked = key_terms(question)
+    return [
+        name
+        for name in names(sentence, nationalities=False)
+        if not all(close(t, asked, settings.typo_similarity) for t in key_terms(name))
+    ]
+
+
+def named(name: str, have: frozenset[str], typo_similarity: float) -> bool:
+    """Does a passage with key terms `have` state `name`: each of its words, a misspelling allowed ("Kiril")."""
+    return all(close(t, have, typo_similarity) for t in key_terms(name))
 
 
 def name_terms(text: str) -> frozenset[str]:

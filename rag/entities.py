@@ -80,6 +80,7 @@ def fillers(text: str, slot: str) -> set[str]:
     return found
 
 
-def names(text: str) -> set[str]:
-    """Proper names in the text, lower-cased: people, organisations, places, groups."""
-    return {name.lower() for label, name in entities(text) if label in NAME_LABELS}
+def names(text: str, nationalities: bool = True) -> set[str]:
+    """Proper names in the text, lower-cased: people, organisations, places, groups (and nationalities)."""
+    labels = NAME_LABELS if nationalities else NAME_LABELS - {"NORP"}
+    return {name.lower() for label, name in entities(text) if label in labels}

@@ -76,6 +76,14 @@ def test_a_number_or_name_the_passage_lacks_fails_the_claim_check() -> None:
     assert support("Russian troops have not completed the withdrawal.", context) == 0.0  # polarity conflict
 
 
+def test_a_name_spelt_differently_or_a_nationality_does_not_fail_the_claim_check() -> None:
+    context = "Kirill Stremousov, the Russian-installed deputy head of the Kherson region, died in a car crash."
+    question = "how did kiril stremousov dye"  # lower case: the entity model finds no names in it
+    assert support("Kiril Stremousov died in a car crash.", context, question) >= 0.5
+    assert support("The Russian-installed official died in a car crash.", context, question) >= 0.5
+    assert support("Vladimir Saldo died in a car crash.", context, question) == 0.0  # still: a name it lacks
+
+
 def test_what_the_question_already_says_needs_no_support_but_new_words_do() -> None:
     question = "How many civilians were killed in the strike on the village?"
     context = "The strike on the village killed 59 civilians, officials said."
