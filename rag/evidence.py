@@ -90,22 +90,29 @@ def select_passages(
     if per_file:  # the best sentence of each file goes first, then the rest by score
         ranked = firsts_per_file(ranked, lambda item: hits[item[1]].node)
     chosen: dict[int, set[int]] = {}
-    seen: set[int] = set()  # chunks overlap by a sentence: never pick the same file offset twice
+    # Chunks overlap by a sentence, and a live blog repeats itself (its summary post restates the news): never
+    # pick the same file offset, or the same sentence, twice.
+    seen: set[object] = set()
     words = 0
     for _score, h, s in ranked:
         sent = sentence_lists[h][s]
-        if sent.start in seen or (words + len(sent.text.split()) > budget_words and words):
+        if seen & {sent.start, normalised(sent.text)} or (words + len(sent.text.split()) > budget_words and words):
             continue
-        seen.add(sent.start)
+        seen |= {sent.start, normalised(sent.text)}
         picked = chosen.setdefault(h, set())
         picked.add(s)
         words += len(sent.text.split())
         # A short sentence ("It said the withdrawal was completed by 5am") needs the one before it.
         before = sentence_lists[h][s - 1] if s > 0 else None
-        if before and len(sent.text.split()) < 25 and s - 1 not in picked and before.start not in seen:
+        if (
+            before
+            and len(sent.text.split()) < 25
+            and s - 1 not in picked
+            and not seen & {before.start, normalised(before.text)}
+        ):
             picked.add(s - 1)
-            seen.add(before.start)
-            words += len(sentence_lists[h][s - 1].text.split())
+            seen |= {before.start, normalised(before.text)}
+            words += len(before.text.split())
         if words >= budget_words:
             break
     best = {(h, s): sc for sc, h, s in scored}
@@ -128,6 +135,11 @@ def firsts_per_file(items: list[T], node_of: Callable[[T], TextNode]) -> list[T]
         firsts.setdefault(node_of(item).metadata.get("file"), item)
     lead = list(firsts.values())
     return lead + [item for item in items if item not in lead]
+
+
+def normalised(text: str) -> str:
+    """A sentence's words, for spotting the same sentence at another place: case, quotes and spacing aside."""
+    return " ".join(re.findall(r"\w+", text.lower()))
 
 
 def seen_in_question(question: str) -> set[str]:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rag.answer import NO_ANSWER, answer
+from rag.chunking import sentences_of
 from rag.citations import check
 from rag.config import Settings
 from rag.evidence import resolve_relative_dates
@@ -139,6 +140,23 @@ def test_citation_to_a_missing_source_is_removed(settings: Settings) -> None:
     echo = check(question, "The missile strike on the village killed civilians [1].", passages, contexts)
     assert echo.cited == [] and echo.text == ""
     assert wrong.cited == [] and wrong.unsupported == ["The strike killed 300 civilians."]
+
+
+def test_a_sentence_the_live_blog_repeats_reaches_the_prompt_once(settings: Settings) -> None:
+    from rag.evidence import normalised, select_passages
+    from rag.retrieval import get_retriever
+
+    engine = get_retriever(settings)
+    # The live blog's summary post restates this news in the same words as the post it summarises.
+    question = "What air defence system was included for the first time in the new US aid package?"
+    hits = engine.retrieve(question, 5)
+    query_vector = np.asarray(engine.embedder.get_query_embedding(question))
+    retrieved = [normalised(s.text) for hit in hits for s in sentences_of(hit.node)]
+    assert any(retrieved.count(s) > 1 and "avenger" in s for s in retrieved)  # the repeat is in the hits
+    passages = select_passages(question, hits, query_vector, engine.sentence_vectors)
+    picked = [normalised(s.text) for p in passages for s in p.sentences]
+    assert len(picked) == len(set(picked))
+    assert any("avenger" in s for s in picked)
 
 
 def test_relative_dates_are_resolved_against_the_publication_date() -> None:
