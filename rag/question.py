@@ -14,18 +14,21 @@ from functools import lru_cache
 
 from rag.terms import key_terms
 
+PLACES = r"(city|town|region|country|village|river|area|bank|province|oblast|place|bridge|dam|plant|airport|port)"
 SLOTS: list[tuple[str, re.Pattern[str]]] = [  # checked in order; the first match wins
     ("date", re.compile(r"^\W*(when|since when|until when)\b|\bwhat (time|day|date|year|month)\b|\bon what date\b"
                         r"|\bhow long ago\b|\bwhich (day|date|year|month)\b", re.I)),
     ("number", re.compile(r"\bhow (many|much|far|long|big|large|old)\b|\bwhat (share|percentage|proportion|number"
                           r"|fraction|amount|total)\b|\bwhat (was|is) the (death toll|toll|number|total|cost)\b",
                           re.I)),
-    ("person", re.compile(r"^\W*(who|whom|whose)\b|\bwho\b|\bwhat is the name of\b|\bwhich (official|leader|minister|"
-                          r"person|president|commander|general|spokesperson|spokesman|mayor|governor)\b", re.I)),
-    ("place", re.compile(r"^\W*where\b|\bwhere\b|\bwhich (city|town|region|country|village|river|area|bank|"
-                         r"province|oblast|place)\b|\bin what (city|town|region|country|place)\b", re.I)),
+    ("person", re.compile(r"^\W*(who|whom|whose)\b|\bwho\b|\bwhat(?:'s| is| was) the name of (?!the " + PLACES + r"\b)"
+                          r"|\b(which|what) (\w+ )?(official|leader|minister|person|president|commander|general"
+                          r"|spokesperson|spokesman|mayor|governor|company|firm|manufacturer|organi[sz]ation|agency"
+                          r"|group|brigade|unit|newspaper|broadcaster|outlet)\b", re.I)),
+    ("place", re.compile(r"^\W*where\b|\bwhere\b|\bwhich (\w+ )?" + PLACES + r"\b|\b(what|in what) " + PLACES + r"\b"
+                         r"|\bname of the " + PLACES + r"\b", re.I)),
     ("reason", re.compile(r"^\W*why\b|\bwhy\b|\bwhat (was|is|were) the (reason|motive|purpose|cause)\b"
-                          r"|\bfor what reason\b|\bhow come\b", re.I)),
+                          r"|\bfor what reason\b|\bhow come\b|\bwhat (caused|led to|prompted|triggered)\b", re.I)),
     ("yesno", re.compile(r"^\W*(is|was|are|were|did|does|do|has|have|had|can|could|will|would|isn't|wasn't|didn't"
                          r"|doesn't)\b|\bconfirm\b|\bisn'?t it true\b|\byes or no\b", re.I)),
 ]  # fmt: skip

@@ -28,6 +28,12 @@ from rag.terms import key_terms
         ("Why is Washington pushing Kyiv to talk?", "reason"),
         ("Did Russia complete the withdrawal?", "yesno"),
         ("What did Zelenskiy say about the withdrawal?", "other"),
+        ("In which Ukrainian city will the system be deployed?", "place"),
+        ("what was the name of the village?", "place"),
+        ("What's the name of the mayor who spoke?", "person"),
+        ("Which company makes the Avenger systems?", "person"),  # an organisation: the who-slot's ORG label
+        ("Who attacked the town where the dam is?", "person"),
+        ("What caused the bridge to collapse?", "reason"),
     ],
 )
 def test_the_slot_a_question_asks_for(question: str, slot: str) -> None:
