@@ -31,7 +31,7 @@ from rag.terms import key_terms
         ("In which Ukrainian city will the system be deployed?", "place"),
         ("what was the name of the village?", "place"),
         ("What's the name of the mayor who spoke?", "person"),
-        ("Which company makes the Avenger systems?", "person"),  # an organisation: the who-slot's ORG label
+        ("Which South Korean company makes the shells?", "person"),  # an organisation: the who-slot's ORG label
         ("Who attacked the town where the dam is?", "person"),
         ("What caused the bridge to collapse?", "reason"),
     ],
