@@ -25,8 +25,8 @@ SLOTS: list[tuple[str, re.Pattern[str]]] = [  # checked in order; the first matc
                           r"|\b(which|what) (\w+ ){0,2}(official|leader|minister|person|president|commander|general"
                           r"|spokesperson|spokesman|mayor|governor|company|firm|manufacturer|organi[sz]ation|agency"
                           r"|group|brigade|unit|party|newspaper|broadcaster|outlet)\b", re.I)),
-    ("place", re.compile(r"^\W*where\b|\bwhere\b|\bwhich (\w+ ){0,2}" + PLACES + r"\b|\b(what|in what) " + PLACES + r"\b"
-                         r"|\bname of the " + PLACES + r"\b", re.I)),
+    ("place", re.compile(r"^\W*where\b|\bwhere\b|\bwhich (\w+ ){0,2}" + PLACES + r"\b"
+                         r"|\b(what|in what) " + PLACES + r"\b|\bname of the " + PLACES + r"\b", re.I)),
     ("reason", re.compile(r"^\W*why\b|\bwhy\b|\bwhat (was|is|were) the (reason|motive|purpose|cause)\b"
                           r"|\bfor what reason\b|\bhow come\b|\bwhat (caused|led to|prompted|triggered)\b", re.I)),
     ("yesno", re.compile(r"^\W*(is|was|are|were|did|does|do|has|have|had|can|could|will|would|isn't|wasn't|didn't"
