@@ -13,11 +13,13 @@ per content change (about a minute at 100k chunks, see eval/reports/scale.md).
 Snapshots live in `index/lexical/` for an embedded index and in `~/.cache/rag/lexical/<server>/` for a
 server (`RAG_LEXICAL_DIR` overrides). The scoring is llama-index's BM25Retriever's, unchanged: the same
 bm25s defaults, tokenizer, stop words, stemmer and chunk text (title and day included), so rankings match.
+One addition: a query word the index lacks is read as the indexed word it is a misspelling of ("wagnr").
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import logging
 import os
@@ -25,6 +27,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +145,8 @@ class build_lock:  # noqa: N801 (used as a context manager)
 class Snapshot:
     """A loaded BM25 snapshot: the score matrix memory-mapped, the chunk ids in index order."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, typo_similarity: float = 0.8) -> None:
+        self.path, self.typo_similarity = path, typo_similarity
         self.ids = np.load(path / IDS_FILE, mmap_mode="r")
         self.index = bm25s.BM25.load(str(path), mmap=True, show_progress=False) if len(self.ids) else None
         self.stemmer = stemmer()
@@ -152,18 +155,37 @@ class Snapshot:
         """(chunk id, BM25 score) best first, as llama-index's BM25Retriever would rank them."""
         if self.index is None:
             return []
-        tokens = bm25s.tokenize(query, stemmer=self.stemmer, token_pattern=TOKEN_PATTERN, show_progress=False)
+        words = bm25s.tokenize(query, stemmer=self.stemmer, token_pattern=TOKEN_PATTERN, return_ids=False,
+                               show_progress=False)  # fmt: skip
+        tokens = [[self.spelled(word) for word in words[0]]]
         found, scores = self.index.retrieve(tokens, k=min(k, len(self.ids)), show_progress=False)
         return [(str(self.ids[int(i)]), float(s)) for i, s in zip(found[0], scores[0])]
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 (one snapshot per index version; a few thousand words)
+    def spelled(self, word: str) -> str:
+        """A query word the index lacks, as the index's closest word when it is a misspelling of one ("wagnr",
+        "anounce"): same first letter, length within two, difflib ratio >= Settings.typo_similarity; else unchanged."""
+        vocabulary = self.index.vocab_dict
+        if word in vocabulary or len(word) < 4:
+            return word
+        ratio, best = max(
+            (
+                (SequenceMatcher(None, word, v).ratio(), v)
+                for v in vocabulary
+                if v[:1] == word[:1] and abs(len(v) - len(word)) <= 2
+            ),
+            default=(0.0, word),
+        )
+        return best if ratio >= self.typo_similarity else word
 
 
 def open_snapshot(settings: Settings, collection: Collection, fp: str | None) -> Snapshot:
     """The snapshot for this content, built now if this host has none (see the module docstring)."""
     if fp is not None and snapshot_dir(settings, collection.name, fp).exists():
-        return Snapshot(snapshot_dir(settings, collection.name, fp))
+        return Snapshot(snapshot_dir(settings, collection.name, fp), settings.typo_similarity)
     log.warning("building the BM25 snapshot of %s from %s", collection.name, store.where(settings))
     _, path = build(settings, collection)
-    return Snapshot(path)
+    return Snapshot(path, settings.typo_similarity)
 
 
 class LexicalRetriever(BaseRetriever):

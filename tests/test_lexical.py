@@ -44,6 +44,17 @@ def test_the_persisted_bm25_ranks_exactly_as_llama_index_bm25_over_every_chunk(i
         assert [h.node.get_content() for h in got] == [h.node.get_content() for h in expected]
 
 
+def test_a_misspelt_query_word_is_read_as_the_indexed_word_it_is_close_to(index_settings: Settings) -> None:
+    engine = Retriever(index_settings)
+    snapshot = engine.bm25.snapshot
+    assert snapshot.spelled("wagnr") == "wagner" and snapshot.spelled("anounc") == "announc"
+    assert snapshot.spelled("kherson") == "kherson"  # indexed words stay as they are
+    assert snapshot.spelled("xylophon") == "xylophon"  # nothing close: unchanged, so it matches nothing
+    right = [h.node.node_id for h in engine.bm25.retrieve("the boss of the Wagner group")]
+    wrong = [h.node.node_id for h in engine.bm25.retrieve("the boss of the wagnr group")]
+    assert wrong[:5] == right[:5]
+
+
 def test_a_retriever_starts_without_loading_chunks_or_sentence_vectors(index_settings: Settings) -> None:
     engine = Retriever(index_settings)
     assert isinstance(engine.bm25.snapshot.index.scores["data"], np.memmap)  # read from disk on demand
