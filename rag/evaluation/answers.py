@@ -79,9 +79,10 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     metrics |= latencies(records)
     metrics["extractive_share"] = ratio(sum(r["extractive"] for r in records), len(records))
     metrics["correct_share"] = ratio(sum(r["correct"] for r in records), len(records))
-    # A "Yes" to a leading question the documents contradict or do not state is always wrong.
+    # Leading questions assert what the documents contradict or do not state: a "Yes" is wrong even when the
+    # rest of the answer corrects the premise.
     metrics["leading_confirmed"] = sum(
-        r["type"] == "leading" and not r["correct"] and r["answer"].lower().startswith("yes") for r in records
+        r["type"] == "leading" and r["answer"].lower().startswith("yes") for r in records
     )
     metrics["llm_failures"] = sum(r["llm_failed"] for r in records)
     return metrics
