@@ -150,7 +150,8 @@ def stream_answer(
     result.timings["retrieve_ms"] = ms(started)
     yield Retrieved(hits, passages)
 
-    if not passages or result.confidence < settings.gate_threshold:
+    off_topic = result.features["similarity"] < settings.min_similarity
+    if not passages or off_topic or result.confidence < settings.gate_threshold:
         abstain(result, asked, passages, settings)
         result.timings["total_ms"] = ms(started)
         yield Done(result)

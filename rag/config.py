@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     # The evidence-only model is weak (out-of-fold dev AUC 0.58): the gate only stops the plainly off-topic;
     # 0.2 keeps 98% of dev's answerable questions.
     gate_threshold: float = 0.2  # below this, on the evidence alone, abstain without asking the model
+    # No passage is about the question when its best sentence is less similar than this ("What is the capital
+    # of Australia?": 0.16): abstain without asking the model. A guard the fitted models cannot learn, as dev
+    # has no question that far off topic; the lowest answerable dev question is at 0.24.
+    min_similarity: float = 0.2
     # The share of dev answered right or rightly refused peaks (0.70-0.71) from 0.28 to 0.32: the middle.
     answer_threshold: float = 0.30  # below this, after the model and the claim check, abstain
     # A when / how many / who / where question whose slot filler sits next to this share of its terms is
