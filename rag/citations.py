@@ -84,11 +84,7 @@ def claimed_names(sentence: str, question: str, settings: Settings) -> list[str]
     """The names a sentence states that the question did not bring (spelt its way or not: questions are often
     lower-case, where the entity model finds no names). Nationalities ("Ukrainian") are adjectives, not claims."""
     asked = key_terms(question)
-    return [
-        name
-        for name in names(sentence, nationalities=False)
-        if not all(close(t, asked, settings.typo_similarity) for t in key_terms(name))
-    ]
+    return [name for name in names(sentence, nationalities=False) if not named(name, asked, settings.typo_similarity)]
 
 
 def named(name: str, have: frozenset[str], typo_similarity: float) -> bool:

@@ -96,22 +96,18 @@ def select_passages(
     words = 0
     for _score, h, s in ranked:
         sent = sentence_lists[h][s]
-        if seen & {sent.start, normalised(sent.text)} or (words + len(sent.text.split()) > budget_words and words):
+        mine = identity(sent)
+        if seen & mine or (words + len(sent.text.split()) > budget_words and words):
             continue
-        seen |= {sent.start, normalised(sent.text)}
+        seen |= mine
         picked = chosen.setdefault(h, set())
         picked.add(s)
         words += len(sent.text.split())
         # A short sentence ("It said the withdrawal was completed by 5am") needs the one before it.
         before = sentence_lists[h][s - 1] if s > 0 else None
-        if (
-            before
-            and len(sent.text.split()) < 25
-            and s - 1 not in picked
-            and not seen & {before.start, normalised(before.text)}
-        ):
+        if before and len(sent.text.split()) < 25 and s - 1 not in picked and not seen & (theirs := identity(before)):
             picked.add(s - 1)
-            seen |= {before.start, normalised(before.text)}
+            seen |= theirs
             words += len(before.text.split())
         if words >= budget_words:
             break
@@ -140,6 +136,11 @@ def firsts_per_file(items: list[T], node_of: Callable[[T], TextNode]) -> list[T]
 def normalised(text: str) -> str:
     """A sentence's words, for spotting the same sentence at another place: case, quotes and spacing aside."""
     return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def identity(sentence: Segment) -> set[object]:
+    """What makes two picks the same sentence: its file offset, or its words."""
+    return {sentence.start, normalised(sentence.text)}
 
 
 def seen_in_question(question: str) -> set[str]:

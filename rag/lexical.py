@@ -27,7 +27,6 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable
-from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from rag import store
 from rag.config import Settings
+from rag.terms import closest
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s forces DEBUG on import
 log = logging.getLogger(__name__)
@@ -163,20 +163,9 @@ class Snapshot:
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 (one snapshot per index version; a few thousand words)
     def spelled(self, word: str) -> str:
-        """A query word the index lacks, as the index's closest word when it is a misspelling of one ("wagnr",
-        "anounce"): same first letter, length within two, difflib ratio >= Settings.typo_similarity; else unchanged."""
-        vocabulary = self.index.vocab_dict
-        if word in vocabulary or len(word) < 4:
-            return word
-        ratio, best = max(
-            (
-                (SequenceMatcher(None, word, v).ratio(), v)
-                for v in vocabulary
-                if v[:1] == word[:1] and abs(len(v) - len(word)) <= 2
-            ),
-            default=(0.0, word),
-        )
-        return best if ratio >= self.typo_similarity else word
+        """A query word the index lacks, as the indexed word it misspells ("wagnr", "anounce"); see
+        rag.terms.closest, the claim check's rule too."""
+        return closest(word, self.index.vocab_dict, self.typo_similarity)
 
 
 def open_snapshot(settings: Settings, collection: Collection, fp: str | None) -> Snapshot:

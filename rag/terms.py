@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from difflib import SequenceMatcher
 from functools import lru_cache
 
@@ -23,13 +24,24 @@ def similar(a: str, b: str, ratio: float) -> bool:
     return SequenceMatcher(None, a, b).ratio() >= ratio
 
 
-def close(term: str, have: frozenset[str], ratio: float) -> bool:
+def may_misspell(term: str, word: str) -> bool:
+    """Could `term` be `word` misspelt: long enough to tell, same first letter, length within two."""
+    return len(term) >= 4 and word[:1] == term[:1] and abs(len(word) - len(term)) <= 2
+
+
+def close(term: str, have: Collection[str], ratio: float) -> bool:
     """Is `term` in `have`, or a misspelling of a word there ("kerson", "ambasador")?"""
+    return term in have or any(may_misspell(term, h) and similar(term, h, ratio) for h in have)
+
+
+def closest(term: str, have: Collection[str], ratio: float) -> str:
+    """`term` if it is in `have`, else the word there it misspells (the most similar one), else `term`."""
     if term in have:
-        return True
-    return len(term) >= 4 and any(
-        abs(len(h) - len(term)) <= 2 and h[:1] == term[:1] and similar(term, h, ratio) for h in have
+        return term
+    best_ratio, best = max(
+        ((SequenceMatcher(None, term, h).ratio(), h) for h in have if may_misspell(term, h)), default=(0.0, term)
     )
+    return best if best_ratio >= ratio else term
 
 
 @lru_cache(maxsize=8192)
