@@ -36,6 +36,13 @@ ABSTENTION = re.compile(
 )
 # A denial the passage does not make: "Russia has not withdrawn" cited to "the withdrawal is complete".
 NEGATION = re.compile(r"\b(not|never|no longer|n't|neither|nor|denied|denies|refused|failed to|still)\b", re.I)
+# What a "Yes" must find in the passage as said: how many, in digits or words, and how universally ("all six
+# rockets were shot down" is not "five of the six").
+NUMBER_WORDS = dict(zip(
+    "one two three four five six seven eight nine ten eleven twelve dozen twenty thirty forty fifty hundred".split(),
+    "1 2 3 4 5 6 7 8 9 10 11 12 12 20 30 40 50 100".split(),
+))  # fmt: skip
+QUANTIFIERS = frozenset("all every each none entire whole only always never".split())
 YES = re.compile(r"^\s*(yes|that's (right|correct)|correct|indeed|that is (right|correct))\b[,.!:;]?\s*", re.I)
 
 
@@ -140,8 +147,8 @@ def check(
 
 
 def unconfirmed_yes(claim: str, answer: str, contexts: list[str], confirm: float = 0.8) -> tuple[str, bool]:
-    """Drop an opening "Yes" unless some passage states the question's claim: its numbers, names and most
-    of its terms. What follows the "Yes" is then checked like any other sentence."""
+    """Drop an opening "Yes" unless some passage states the question's claim: its numbers (digits or words),
+    its "all" or "only", its names and most of its terms. What follows the "Yes" is then checked like any other sentence."""
     match = YES.match(answer)
     if not match:
         return answer, False
@@ -149,13 +156,20 @@ def unconfirmed_yes(claim: str, answer: str, contexts: list[str], confirm: float
     for context in contexts:
         have, lowered = key_terms(context), context.lower()
         if (
-            numbers(claim) <= numbers(context)
+            quantities(claim) <= quantities(context)
             and all(name in lowered for name in names(claim))
             and (not terms or len(terms & have) / len(terms) >= confirm)
         ):
             return answer, False
     rest = answer[match.end() :].strip()
     return (rest[:1].upper() + rest[1:]) if rest else "", True
+
+
+def quantities(text: str) -> frozenset[str]:
+    """The numbers a text states, in digits or words ("six" is "6"), and its universal words ("all")."""
+    words = re.findall(r"[a-z]+", text.lower())
+    spelt = {NUMBER_WORDS[w] for w in words if w in NUMBER_WORDS}
+    return numbers(text) | spelt | (QUANTIFIERS & set(words))
 
 
 def attach(sentence: str, marks: str) -> str:

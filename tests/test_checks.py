@@ -111,6 +111,24 @@ def test_a_yes_stands_only_when_a_passage_states_the_claim() -> None:
     assert not right.unconfirmed and right.text.startswith("Yes") and right.cited == [said]
 
 
+def test_a_yes_needs_the_claims_count_and_its_all_stated() -> None:
+    said = passage("Air defences shot down five of six HIMARS rockets; one hit a lock of the dam.")
+    contexts = [said.text]
+    for question in (
+        "Isn't it true that air defences shot down all six HIMARS rockets?",  # "all" the passage does not say
+        "Isn't it true that air defences shot down seven HIMARS rockets?",  # a count in words it lacks
+    ):
+        checked = check(question, "Yes, air defences shot down five of six HIMARS rockets [1].", [said], contexts)
+        assert checked.unconfirmed and not checked.text.lower().startswith("yes"), question
+    right = check(
+        "Isn't it true that air defences shot down five HIMARS rockets?",
+        "Yes, air defences shot down five of six HIMARS rockets [1].",
+        [said],
+        contexts,
+    )
+    assert not right.unconfirmed and right.text.startswith("Yes")
+
+
 def test_a_misspelt_question_term_still_counts_as_covered() -> None:
     have = key_terms("Russia announced its withdrawal from Kherson")
     assert covered(key_terms("wen did russia anounce leeving kherson"), have) >= 0.6
