@@ -38,11 +38,9 @@ ABSTENTION = re.compile(
 NEGATION = re.compile(r"\b(not|never|no longer|n't|neither|nor|denied|denies|refused|failed to|still)\b", re.I)
 # What a "Yes" must find in the passage as said: how many, in digits or words, and how universally ("all six
 # rockets were shot down" is not "five of the six").
-NUMBER_WORDS = dict(zip(
-    "one two three four five six seven eight nine ten eleven twelve dozen twenty thirty forty fifty hundred".split(),
-    "1 2 3 4 5 6 7 8 9 10 11 12 12 20 30 40 50 100".split(),
-))  # fmt: skip
-QUANTIFIERS = frozenset("all every each none entire whole only always never".split())
+SPELT = "one two three four five six seven eight nine ten eleven twelve dozen twenty thirty forty fifty hundred"
+NUMBER_WORDS = dict(zip(SPELT.split(), map(str, (*range(1, 13), 12, 20, 30, 40, 50, 100)), strict=True))
+QUANTIFIERS = frozenset({"all", "every", "each", "none", "entire", "whole", "only", "always", "never"})
 YES = re.compile(r"^\s*(yes|that's (right|correct)|correct|indeed|that is (right|correct))\b[,.!:;]?\s*", re.I)
 
 
@@ -148,7 +146,8 @@ def check(
 
 def unconfirmed_yes(claim: str, answer: str, contexts: list[str], confirm: float = 0.8) -> tuple[str, bool]:
     """Drop an opening "Yes" unless some passage states the question's claim: its numbers (digits or words),
-    its "all" or "only", its names and most of its terms. What follows the "Yes" is then checked like any other sentence."""
+    its "all" or "only", its names and most of its terms. What follows the "Yes" is then checked like any
+    other sentence."""
     match = YES.match(answer)
     if not match:
         return answer, False
