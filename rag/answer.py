@@ -81,7 +81,6 @@ class Answer:
     extractive: bool = False
     citations: list[Citation] = field(default_factory=list)
     hits: list[NodeWithScore] = field(default_factory=list)  # everything retrieved, best first
-    unsupported: list[str] = field(default_factory=list)  # sentences no passage supports
     notice: str | None = None  # why the answer is extractive, e.g. the LLM is down
     confidence: float = 0.0  # P(the documents answer the question), from rag.decision
     evidence_confidence: float = 0.0  # the same from the evidence alone, before the model wrote
@@ -207,12 +206,14 @@ def finish(
 ) -> None:
     """The model's checked answer, a labelled extract, or an abstention, by the calibrated confidence.
 
-    Evidence that answers on its own (`Settings.evidence_slot`) is never refused because of what the
-    model wrote: a small model's "I don't know" differs from CPU to CPU, the evidence does not."""
+    The model's answer is shown only when every sentence of it is supported by a cited passage; otherwise
+    the passages are (an invented sentence is not shown, not even flagged). Evidence that answers on its own
+    (`Settings.evidence_slot`) is never refused because of what the model wrote: a small model's
+    "I don't know" differs from CPU to CPU, the evidence does not."""
     strong = result.features.get("slot_typed") == 1.0 and result.features.get("slot", 0.0) >= settings.evidence_slot
     confident = strong or result.confidence >= settings.answer_threshold
-    if checked and checked.cited and confident:
-        result.text, result.unsupported = checked.text, checked.unsupported
+    if checked and checked.cited and not checked.unsupported and confident:
+        result.text = checked.text
         result.citations = [Citation(i, p) for i, p in enumerate(checked.cited, 1)]
     elif result.notice and (strong or result.evidence_confidence >= settings.answer_threshold):
         extract(result, passages)  # the LLM failed: the passages are all we have

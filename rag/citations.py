@@ -1,7 +1,8 @@
 """Check the model's `[n]` markers against the passages, in code: a small model's markers are unreliable.
 
 Each answer sentence keeps only citations whose passage supports it; an uncited but supported sentence
-gets the best passage attached; a sentence no passage supports is flagged. Citations are renumbered
+gets the best passage attached; a sentence no passage supports is listed in `unsupported` (rag.answer then
+shows the passages instead of the answer). Citations are renumbered
 1..m in order of first use.
 
 A passage supports a sentence when its *text* (not its post title; its date label may resolve a date)

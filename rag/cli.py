@@ -228,7 +228,6 @@ def answer_dict(item_id: Any, question: str, ans: Any) -> dict[str, Any]:
         "abstained": ans.abstained,
         "extractive": ans.extractive,
         "citations": [c.as_dict() for c in ans.citations],
-        "unsupported": ans.unsupported,
         "notice": ans.notice,
         "confidence": round(ans.confidence, 4),  # P(the documents answer), rag.decision
         "timings": {
@@ -250,8 +249,6 @@ def print_answer(ans: Any, streamed: bool) -> None:
         click.secho("[no answer in the documents]", fg="yellow")
     else:
         click.echo(f"\n\n{ans.text}" if streamed else ans.text)
-    for sentence in ans.unsupported:
-        click.secho(f"[unverified: not supported by the sources] {sentence}", fg="yellow")
     for c in ans.citations:
         meta = c.as_dict()
         where = " | ".join(str(x) for x in (meta["title"], meta["date"]) if x)

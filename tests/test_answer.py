@@ -198,7 +198,8 @@ def test_ask_json_and_batch_follow_the_schema(settings: Settings, tmp_path) -> N
 
 class _BadServer:
     """An OpenAI-compatible endpoint on loopback that answers badly on purpose: no real server can be made
-    to send garbage or an empty stream on demand, so this one is hand-made (the only fake in this file)."""
+    to send garbage, an empty stream or a given invention on demand, so this one is hand-made (the only fake
+    in this file)."""
 
     def __init__(self, body: bytes) -> None:
         import http.server
@@ -243,4 +244,26 @@ def test_an_llm_server_that_answers_garbage_or_nothing_gives_a_labelled_extract(
         server.close()
     assert result.extractive and said in (result.notice or ""), (result.notice, result.text)
     assert result.citations
+    assert_citations_are_real(result)
+
+
+def streamed(text: str) -> bytes:
+    """`text` as an OpenAI chat completion stream (server-sent events)."""
+    chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    events = [chunk | {"choices": [{"index": 0, "delta": {"role": "assistant", "content": text}}]}]
+    events.append(chunk | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return b"".join(f"data: {json.dumps(e)}\n\n".encode() for e in events) + b"data: [DONE]\n\n"
+
+
+def test_an_answer_with_an_invented_sentence_is_not_shown(settings: Settings) -> None:
+    """One supported sentence and one invented one: the user gets the passages, labelled, never the invention."""
+    invented = "The withdrawal was ordered by Vladimir Zhirinovsky after a secret vote [1]."
+    server = _BadServer(streamed(f"Russia completed its withdrawal from Kherson on 11 November 2022 [1]. {invented}"))
+    try:
+        scripted = settings.model_copy(update={"llm": "openai", "openai_base_url": server.url, "llm_timeout": 10.0})
+        result = answer("When did Russia complete its withdrawal from Kherson?", settings=scripted)
+    finally:
+        server.close()
+    assert "Zhirinovsky" not in result.text and "secret vote" not in result.text
+    assert result.extractive and result.citations and "not supported" in (result.notice or ""), result.text
     assert_citations_are_real(result)

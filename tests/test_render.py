@@ -42,7 +42,7 @@ def hostile_answer() -> Answer:
     text = " ".join(ATTACKS)
     node = TextNode(text=text, metadata={"file": "005.txt", "start": 0, "end": len(text), "title": ATTACKS[0]})
     passage = Passage(node, [Segment(text, 0)], 1.0, 0.5)
-    return Answer("q", text=f"{text} [1] [99]", citations=[Citation(1, passage)], unsupported=[ATTACKS[1]])
+    return Answer("q", text=f"{text} [1] [99]", citations=[Citation(1, passage)])
 
 
 def test_chat_messages_carry_no_active_or_outside_markup() -> None:

@@ -52,14 +52,8 @@ def error(message: str) -> str:
 
 
 def answer_html(answer: Answer, turn: int) -> str:
-    """The verified answer: badges, text with clickable citations, unsupported sentences flagged."""
+    """The verified answer: badges, text with clickable citations."""
     text = safe(answer.text)
-    for sentence in answer.unsupported:
-        quoted = safe(sentence)
-        if quoted:
-            text = text.replace(
-                quoted, f'<span class="unsupported" title="No source supports this sentence">{quoted}</span>', 1
-            )
     known = {c.n for c in answer.citations}
 
     def link(match: re.Match[str]) -> str:
@@ -72,12 +66,6 @@ def answer_html(answer: Answer, turn: int) -> str:
     notes = []
     if answer.notice:
         notes.append(f'<div class="notice">{safe(answer.notice[0].upper() + answer.notice[1:])}.</div>')
-    if answer.unsupported:
-        count = len(answer.unsupported)
-        notes.append(
-            f'<div class="notice">⚠ {count} sentence{"s" if count > 1 else ""} not supported by the sources '
-            "(underlined in red): check before relying on it.</div>"
-        )
     return f'<div class="answer">{badges(answer)}<p>{text}</p>{"".join(notes)}</div>'
 
 
@@ -87,8 +75,6 @@ def badges(answer: Answer) -> str:
         out.append('<span class="badge abstained">No answer in the documents</span>')
     if answer.extractive:
         out.append('<span class="badge extractive">Extractive: quoted from the sources</span>')
-    if answer.unsupported:
-        out.append('<span class="badge unsupported">Partly unsupported</span>')
     return f'<div class="badges">{"".join(out)}</div>' if out else ""
 
 

@@ -238,7 +238,6 @@ def score(item: dict[str, Any], sources: Sources, answer: Answer, passages: list
         "abstained": answer.abstained,
         "extractive": answer.extractive,
         "notice": answer.notice,
-        "unsupported": answer.unsupported,
         "correct": answer.abstained if should else not answer.abstained and not missing,
         "missing_facts": missing,
         "llm_correct": None if should else bool(raw) and has_key_facts(key_facts, raw),
