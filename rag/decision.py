@@ -41,25 +41,32 @@ def evidence_features(question: Question, passages: list[Passage], typo_similari
     if not passages:
         return dict.fromkeys(EVIDENCE_FEATURES, 0.0) | {"missing": 1.0}
     terms = question.terms
-    titles = [key_terms(str(p.node.metadata.get("title") or "")) for p in passages]
-    union = frozenset().union(*titles, *(key_terms(p.text) for p in passages))
-    typed = question.slot in TYPED_SLOTS
-    slot = 0.0
-    for p, title in zip(passages, titles):
-        for i, sentence in enumerate(p.sentences):
-            if typed and not any(f not in question.text.lower() for f in fillers(sentence.text, question.slot)):
-                continue
-            # The filler must sit next to the question's own terms: in its sentence, the one before, the title.
-            before = p.sentences[i - 1].text if i else ""
-            slot = max(slot, covered(terms, key_terms(f"{before} {sentence.text}") | title, typo_similarity))
+    union = frozenset().union(*(key_terms(f"{p.node.metadata.get('title') or ''} {p.text}") for p in passages))
     coverage = covered(terms, union, typo_similarity)
     return {
         "similarity": max(0.0, max(p.similarity for p in passages)),
         "coverage": coverage,
         "missing": min(len(terms) - round(coverage * len(terms)), 3) / 3,
-        "slot": slot,
-        "slot_typed": float(typed),
+        "slot": max(slot_scores(question, passages, typo_similarity)),
+        "slot_typed": float(question.slot in TYPED_SLOTS),
     }
+
+
+def slot_scores(question: Question, passages: list[Passage], typo_similarity: float = 0.8) -> list[float]:
+    """Per passage: the best share of the question's terms next to a filler of the slot asked (for an untyped
+    slot, next to any sentence). The filler must sit next to them: in its sentence, the one before, the title."""
+    typed = question.slot in TYPED_SLOTS
+    scores = []
+    for p in passages:
+        title = key_terms(str(p.node.metadata.get("title") or ""))
+        best = 0.0
+        for i, sentence in enumerate(p.sentences):
+            if typed and not any(f not in question.text.lower() for f in fillers(sentence.text, question.slot)):
+                continue
+            before = p.sentences[i - 1].text if i else ""
+            best = max(best, covered(question.terms, key_terms(f"{before} {sentence.text}") | title, typo_similarity))
+        scores.append(best)
+    return scores
 
 
 def covered(terms: frozenset[str], have: frozenset[str], typo_similarity: float = 0.8) -> float:
