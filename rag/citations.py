@@ -42,6 +42,7 @@ NEGATION = re.compile(r"\b(not|never|no longer|n't|neither|nor|denied|denies|ref
 SPELT = "one two three four five six seven eight nine ten eleven twelve dozen twenty thirty forty fifty hundred"
 NUMBER_WORDS = dict(zip(SPELT.split(), map(str, (*range(1, 13), 12, 20, 30, 40, 50, 100)), strict=True))
 QUANTIFIERS = frozenset({"all", "every", "each", "none", "entire", "whole", "only", "always", "never"})
+DENIAL = re.compile(rf"{NEGATION.pattern}|\bno\b", re.I)  # and "no regrets", for a "Yes" to stand
 YES = re.compile(r"^\s*(yes|that's (right|correct)|correct|indeed|that is (right|correct))\b[,.!:;]?\s*", re.I)
 
 
@@ -159,10 +160,23 @@ def unconfirmed_yes(claim: str, answer: str, contexts: list[str], confirm: float
             quantities(claim) <= quantities(context)
             and all(name in lowered for name in names(claim))
             and (not terms or len(terms & have) / len(terms) >= confirm)
+            and not denies(context, claim)
         ):
             return answer, False
     rest = answer[match.end() :].strip()
     return (rest[:1].upper() + rest[1:]) if rest else "", True
+
+
+def denies(context: str, claim: str) -> bool:
+    """Does a sentence of the passage that is about the claim (two of its terms) deny what the claim does
+    not ("Peskov said there were no regrets" against "Peskov admitted the Kremlin regretted …")?"""
+    if DENIAL.search(claim.replace("’", "'")):
+        return False
+    terms = key_terms(claim)
+    return any(
+        len(key_terms(s) & terms) >= 2 and DENIAL.search(s.replace("’", "'"))
+        for s in globals_helper.punkt_tokenizer.tokenize(context)
+    )
 
 
 def quantities(text: str) -> frozenset[str]:

@@ -129,6 +129,16 @@ def test_a_yes_needs_the_claims_count_and_its_all_stated() -> None:
     assert not right.unconfirmed and right.text.startswith("Yes")
 
 
+def test_a_yes_never_stands_on_a_passage_that_denies_the_claim() -> None:
+    said = passage("Peskov said the Kremlin had no regrets about annexing Kherson, the city in southern Ukraine.")
+    for question in ("Isn't it true that Peskov admitted the Kremlin regretted annexing Kherson?",
+                     "Does Peskov say the Kremlin regrets annexing Kherson?"):  # fmt: skip
+        checked = check(question, "Yes, Peskov said so [1].", [said], [said.text])
+        assert checked.unconfirmed and not checked.text.lower().startswith("yes"), question
+    right = check("Did Peskov say the Kremlin had no regrets about Kherson?", "Yes [1].", [said], [said.text])
+    assert not right.unconfirmed and right.text.startswith("Yes")
+
+
 def test_a_misspelt_question_term_still_counts_as_covered() -> None:
     have = key_terms("Russia announced its withdrawal from Kherson")
     assert covered(key_terms("wen did russia anounce leeving kherson"), have) >= 0.6
