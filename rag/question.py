@@ -47,8 +47,9 @@ PART_SPLIT = re.compile(
     r"|\bwhile\b|\bwhereas\b)\s*",
     re.I,
 )
+# Not "than": "faster than in February" compares within one report, and a comparison's answer must cite two.
 COMPARISON = re.compile(r"\b(compare|comparison|differ|difference|change[ds]?|both|a year later|a year on|since then"
-                        r"|than|versus|vs)\b", re.I)  # fmt: skip
+                        r"|versus|vs)\b", re.I)  # fmt: skip
 # Words that say which slot is asked, not what about: not content a sentence must share.
 SLOT_WORDS = (
     "number name reason date time day year month total amount place city town region country person official cause "
@@ -69,6 +70,11 @@ class Question:
     terms: frozenset[str]  # stemmed content terms, without the words that only name the slot
     parts: tuple[str, ...]  # sub-questions retrieved separately; (core,) for a simple question
     comparative: bool
+
+    @property
+    def per_file(self) -> bool:
+        """Does it compare or combine things that may sit in different documents: evidence from each file."""
+        return self.comparative or len(self.parts) > 1
 
     @property
     def what(self) -> str:

@@ -267,3 +267,27 @@ def test_an_answer_with_an_invented_sentence_is_not_shown(settings: Settings) ->
     assert "Zhirinovsky" not in result.text and "secret vote" not in result.text
     assert result.extractive and result.citations and "not supported" in (result.notice or ""), result.text
     assert_citations_are_real(result)
+
+
+def test_a_comparison_answered_from_one_document_shows_the_best_passage_of_each(settings: Settings) -> None:
+    """The scripted model answers a cross-document question with a true sentence from one document only."""
+    from rag.evidence import select_passages
+    from rag.question import analyse
+    from rag.retrieval import get_retriever
+
+    question = "How did the reports about North Korean weapons for Russia change between November 2022 and 2023?"
+    engine = get_retriever(settings)
+    query_vector = np.asarray(engine.embedder.get_query_embedding(question))
+    hits = engine.retrieve(question, settings.top_k)
+    passages = select_passages(analyse(question).core, hits, query_vector, engine.sentence_vectors, per_file=True)
+    assert len({p.node.metadata["file"] for p in passages}) > 1
+    one_side = passages[0].sentences[0].text.strip()
+    server = _BadServer(streamed(f"{one_side} [1]"))
+    try:
+        scripted = settings.model_copy(update={"llm": "openai", "openai_base_url": server.url, "llm_timeout": 10.0})
+        result = answer(question, settings=scripted)
+    finally:
+        server.close()
+    assert result.extractive and "one of the documents" in (result.notice or ""), (result.notice, result.text)
+    assert len({c.passage.node.metadata["file"] for c in result.citations}) == 2
+    assert_citations_are_real(result)
