@@ -291,3 +291,31 @@ def test_a_comparison_answered_from_one_document_shows_the_best_passage_of_each(
     assert result.extractive and "one of the documents" in (result.notice or ""), (result.notice, result.text)
     assert len({c.passage.node.metadata["file"] for c in result.citations}) == 2
     assert_citations_are_real(result)
+
+
+def test_a_follow_up_answered_as_the_earlier_question_shows_the_passages(settings: Settings) -> None:
+    """The scripted model re-answers the earlier question with a true sentence that says nothing of who ordered."""
+    from rag.evidence import select_passages
+    from rag.retrieval import get_retriever
+
+    earlier, question = "When did Russia complete its withdrawal from Kherson?", "and who ordered it?"
+    engine = get_retriever(settings)
+    query = f"{earlier} who ordered it?"
+    query_vector = np.asarray(engine.embedder.get_query_embedding(query))
+    passages = select_passages(question, engine.retrieve(query, settings.top_k), query_vector, engine.sentence_vectors)
+    restated = next(
+        s.text.strip()
+        for p in passages
+        for s in p.sentences
+        if "withdraw" in s.text and "Kherson" in s.text and "order" not in s.text and "[" not in s.text
+    )
+    server = _BadServer(streamed(f"{restated} [1]"))
+    try:
+        scripted = settings.model_copy(update={"llm": "openai", "openai_base_url": server.url, "llm_timeout": 10.0})
+        history = [{"role": "user", "content": earlier}, {"role": "assistant", "content": "On 11 November 2022."}]
+        result = answer(question, history, settings=scripted)
+    finally:
+        server.close()
+    assert result.extractive and "earlier question" in (result.notice or ""), (result.notice, result.text)
+    assert result.citations and not result.abstained
+    assert_citations_are_real(result)
