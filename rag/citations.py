@@ -148,8 +148,8 @@ def check(
 
 def unconfirmed_yes(claim: str, answer: str, contexts: list[str], confirm: float = 0.8) -> tuple[str, bool]:
     """Drop an opening "Yes" unless some passage states the question's claim: its numbers (digits or words),
-    its "all" or "only", its names and most of its terms. What follows the "Yes" is then checked like any
-    other sentence."""
+    its "all" or "only", its names and most of its terms, with no sentence of it denying the claim. What
+    follows the "Yes" is then checked like any other sentence."""
     match = YES.match(answer)
     if not match:
         return answer, False

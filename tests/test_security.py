@@ -3,6 +3,7 @@ front of every page and API route, no file served from outside the app, API keys
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -40,7 +41,11 @@ def guarded(index_settings, tmp_path_factory) -> Iterator[tuple[str, Path]]:
 
 def listening_addresses(pid: int) -> set[str]:
     """Local addresses the process listens on, from /proc (no ss/netstat needed)."""
-    inodes = {os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1] for fd in os.listdir(f"/proc/{pid}/fd")}
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        # The server may close an fd (a file it was reading) between the listing and the read: not a socket.
+        with contextlib.suppress(FileNotFoundError):
+            inodes.add(os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1])
     found = set()
     for table in ("tcp", "tcp6"):
         for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
