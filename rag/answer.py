@@ -217,12 +217,11 @@ def finish(
     "I don't know" differs from CPU to CPU, the evidence does not."""
     strong = result.features.get("slot_typed") == 1.0 and result.features.get("slot", 0.0) >= settings.evidence_slot
     confident = strong or result.confidence >= settings.answer_threshold
-    gap = None
-    if checked and checked.cited and not checked.unsupported:
-        gap = shortfall(result.question, checked, asked, passages, earlier, settings.typo_similarity)
-    if checked and checked.cited and not checked.unsupported and not gap and confident:
-        result.text = checked.text
-        result.citations = [Citation(i, p) for i, p in enumerate(checked.cited, 1)]
+    usable = checked if checked and checked.cited and not checked.unsupported else None
+    gap = shortfall(result.question, usable, asked, passages, earlier, settings.typo_similarity) if usable else None
+    if usable and not gap and confident:
+        result.text = usable.text
+        result.citations = [Citation(i, p) for i, p in enumerate(usable.cited, 1)]
     elif result.notice and (strong or result.evidence_confidence >= settings.answer_threshold):
         extract(result, passages, asked, settings.typo_similarity)  # the LLM failed: the passages are all we have
     elif confident:  # the evidence answers the question but the model did not say it: show the evidence

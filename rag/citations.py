@@ -72,7 +72,7 @@ def support(sentence: str, context: str, question: str = "", settings: Settings 
     settings = settings or defaults()
     if not numbers(sentence) - numbers(question) <= numbers(context):  # "by November 2022" came with the question
         return 0.0
-    if NEGATION.search(sentence.replace("’", "'")) and not NEGATION.search(context.replace("’", "'")):
+    if says(NEGATION, sentence) and not says(NEGATION, context):
         return 0.0  # the polarity conflicts
     have = key_terms(context)
     if not all(named(name, have, settings.typo_similarity) for name in claimed_names(sentence, question, settings)):
@@ -153,12 +153,12 @@ def unconfirmed_yes(claim: str, answer: str, contexts: list[str], confirm: float
     match = YES.match(answer)
     if not match:
         return answer, False
-    terms = key_terms(claim)
+    terms, counts, claimed = key_terms(claim), quantities(claim), names(claim)
     for context in contexts:
         have, lowered = key_terms(context), context.lower()
         if (
-            quantities(claim) <= quantities(context)
-            and all(name in lowered for name in names(claim))
+            counts <= quantities(context)
+            and all(name in lowered for name in claimed)
             and (not terms or len(terms & have) / len(terms) >= confirm)
             and not denies(context, claim)
         ):
@@ -170,13 +170,17 @@ def unconfirmed_yes(claim: str, answer: str, contexts: list[str], confirm: float
 def denies(context: str, claim: str) -> bool:
     """Does a sentence of the passage that is about the claim (two of its terms) deny what the claim does
     not ("Peskov said there were no regrets" against "Peskov admitted the Kremlin regretted …")?"""
-    if DENIAL.search(claim.replace("’", "'")):
+    if says(DENIAL, claim):
         return False
     terms = key_terms(claim)
     return any(
-        len(key_terms(s) & terms) >= 2 and DENIAL.search(s.replace("’", "'"))
-        for s in globals_helper.punkt_tokenizer.tokenize(context)
+        len(key_terms(s) & terms) >= 2 and says(DENIAL, s) for s in globals_helper.punkt_tokenizer.tokenize(context)
     )
+
+
+def says(pattern: re.Pattern[str], text: str) -> bool:
+    """Does the text match, curly apostrophes read as straight ones ("didn’t")?"""
+    return pattern.search(text.replace("’", "'")) is not None
 
 
 def quantities(text: str) -> frozenset[str]:
