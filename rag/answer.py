@@ -176,7 +176,7 @@ def stream_answer(
     if not text.strip() and not result.notice:
         result.notice = "the model returned an empty answer; showing the best matching passages instead"
     claims = [claim_context(p) for p in passages]
-    checked = check(question, text, passages, claims, settings) if text.strip() else None
+    checked = check(question, text, passages, claims, settings, earlier or "") if text.strip() else None
     result.features |= answer_features(checked, asked)
     result.confidence = probability(result.features, "post")
     finish(result, checked, asked, passages, settings, analyse(earlier) if earlier else None)

@@ -43,6 +43,8 @@ SPELT = "one two three four five six seven eight nine ten eleven twelve dozen tw
 NUMBER_WORDS = dict(zip(SPELT.split(), map(str, (*range(1, 13), 12, 20, 30, 40, 50, 100)), strict=True))
 QUANTIFIERS = frozenset({"all", "every", "each", "none", "entire", "whole", "only", "always", "never"})
 DENIAL = re.compile(rf"{NEGATION.pattern}|\bno\b", re.I)  # and "no regrets", for a "Yes" to stand
+# Verbs that say only that an event was (where was the summit "held"?): not a predicate the passage must echo.
+EVENT_VERBS = key_terms("held hold holds holding take took taken taking place occur occurred occurs located situated")
 YES = re.compile(r"^\s*(yes|that's (right|correct)|correct|indeed|that is (right|correct))\b[,.!:;]?\s*", re.I)
 
 
@@ -65,23 +67,29 @@ def defaults() -> Settings:
     return Settings()
 
 
-def support(sentence: str, context: str, question: str = "", settings: Settings | None = None) -> float:
+def support(
+    sentence: str, context: str, question: str = "", settings: Settings | None = None, earlier: str = ""
+) -> float:
     """Share of the sentence's new key terms (beyond the question's) found in the passage text; 0 if it
     states a number or a name the passage lacks, denies what the passage does not, or repeats the
-    question's own words ("collapsed", "captured") that the passage does not use."""
+    question's own words ("collapsed", "captured") that the passage does not use.
+
+    A follow-up's answer may restate what the `earlier` question said ("per the November 2022 report"):
+    that is given, like the question's own words; the predicate to check is still the follow-up's."""
     settings = settings or defaults()
-    if not numbers(sentence) - numbers(question) <= numbers(context):  # "by November 2022" came with the question
+    given = f"{earlier} {question}" if earlier else question
+    if not numbers(sentence) - numbers(given) <= numbers(context):  # "by November 2022" came with the question
         return 0.0
     if says(NEGATION, sentence) and not says(NEGATION, context):
         return 0.0  # the polarity conflicts
     have = key_terms(context)
-    if not all(named(name, have, settings.typo_similarity) for name in claimed_names(sentence, question, settings)):
+    if not all(named(name, have, settings.typo_similarity) for name in claimed_names(sentence, given, settings)):
         return 0.0
-    echoed = (key_terms(sentence) & key_terms(question)) - name_terms(question)
+    echoed = (key_terms(sentence) & key_terms(question)) - name_terms(question) - EVENT_VERBS
     found = sum(1 for t in echoed if close(t, have, settings.typo_similarity))
     if echoed and found / len(echoed) < settings.claim_echo:
         return 0.0  # it asserts the question's predicate, the passage does not
-    terms = key_terms(sentence) - key_terms(question)
+    terms = key_terms(sentence) - key_terms(given)
     if not terms:
         return 1.0
     return len(terms & have) / len(terms)
@@ -106,9 +114,15 @@ def name_terms(text: str) -> frozenset[str]:
 
 
 def check(
-    question: str, answer: str, passages: list[Passage], contexts: list[str], settings: Settings | None = None
+    question: str,
+    answer: str,
+    passages: list[Passage],
+    contexts: list[str],
+    settings: Settings | None = None,
+    earlier: str = "",
 ) -> Checked:
-    """`contexts[i]` is passage i's text as the claim check reads it (dates resolved, no title)."""
+    """`contexts[i]` is passage i's text as the claim check reads it (dates resolved, no title); `earlier`
+    is the question a follow-up follows."""
     settings = settings or defaults()
     if is_abstention(answer):
         return Checked(MARKER.sub("", answer).strip(), [], abstained=True)
@@ -125,11 +139,11 @@ def check(
         if key_terms(bare) <= key_terms(question):  # "The mayor who told residents ... was [1]." says nothing
             continue
         claim = YES.sub("", bare)  # "Yes, …" is checked for what follows it
-        scores = [support(claim, c, question, settings) for c in contexts]
+        scores = [support(claim, c, question, settings, earlier) for c in contexts]
         valid = [n for n in dict.fromkeys(claimed) if 1 <= n <= len(passages)]
         keep = [n for n in valid if scores[n - 1] >= supported]
         joined = " ".join(contexts[n - 1] for n in valid)
-        if not keep and len(valid) > 1 and support(claim, joined, question, settings) >= supported:
+        if not keep and len(valid) > 1 and support(claim, joined, question, settings, earlier) >= supported:
             keep = valid  # one sentence that combines what two sources say
         if not keep and scores and max(scores) >= supported:
             keep = [scores.index(max(scores)) + 1]

@@ -97,6 +97,23 @@ def test_what_the_question_already_says_needs_no_support_but_new_words_do() -> N
     assert support("The strike on the village killed 59 civilians with cluster bombs.", context, question) < 1.0
 
 
+def test_a_follow_up_answer_may_restate_the_earlier_question_but_not_invent() -> None:
+    earlier = "How many people are internally displaced in Ukraine, per the November 2022 report?"
+    question = "and how many refugees are registered across Europe?"
+    context = "UNHCR reports that about 4.5m Ukrainian refugees are currently registered across Europe."
+    answer = "Per the November 2022 report, 4.5 million Ukrainian refugees are registered across Europe."
+    assert support(answer, context, question) == 0.0  # "2022" is in neither the passage nor the follow-up
+    assert support(answer, context, question, earlier=earlier) >= 0.5
+    invented = "Per the November 2022 report, 6.9 million refugees are registered."
+    assert support(invented, context, question, earlier=earlier) == 0.0
+
+
+def test_a_verb_that_only_says_an_event_took_place_need_not_be_echoed() -> None:
+    context = "Speaking by video-link to the COP27 climate summit in Egypt, Zelensky itemised the fallout."
+    assert support("The summit was held in Egypt.", context, "Where was that summit held?") >= 0.5
+    assert support("The summit was cancelled in Egypt.", context, "Was that summit cancelled?") == 0.0
+
+
 def test_a_yes_stands_only_when_a_passage_states_the_claim() -> None:
     said = passage("Russia completed its withdrawal from Kherson on 11 November, the ministry said.")
     contexts = [said.text]
