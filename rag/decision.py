@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag.citations import MARKER
 from rag.entities import fillers
 from rag.errors import RagError
 from rag.question import TYPED_SLOTS, Question
@@ -83,8 +84,8 @@ def answer_features(checked: Checked | None, question: Question) -> dict[str, fl
         return {"declined": 0.0, "supported": 0.0, "cited": 0.0, "answer_slot": 0.0, "extractive_only": 1.0}
     total = checked.sentences or 1
     cited = " ".join(p.text for p in checked.cited).lower()
-    if question.slot in TYPED_SLOTS:
-        stated = fillers(checked.text, question.slot) - set(question.text.lower().split())
+    if question.slot in TYPED_SLOTS:  # the answer's own words: its "[1]" markers are not a number stated
+        stated = fillers(MARKER.sub("", checked.text), question.slot) - set(question.text.lower().split())
         answer_slot = float(any(f in cited for f in stated))
     else:
         answer_slot = float(bool(checked.cited) and not checked.unsupported)

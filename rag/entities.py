@@ -26,8 +26,8 @@ SLOT_PATTERNS = {
         re.I,
     ),
     "number": re.compile(
-        r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|dozens?|hundreds?|thousands?"
-        r"|millions?|billions?|half|twice)\b",
+        r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|(?:thir|four|fif|six|seven|eigh|nine)teen"
+        r"|(?:twen|thir|for|fif|six|seven|eigh|nine)ty|dozens?|hundreds?|thousands?|millions?|billions?|half|twice)\b",
         re.I,
     ),  # fmt: skip
     "reason": re.compile(

@@ -319,3 +319,31 @@ def test_a_follow_up_answered_as_the_earlier_question_shows_the_passages(setting
     assert result.extractive and "earlier question" in (result.notice or ""), (result.notice, result.text)
     assert result.citations and not result.abstained
     assert_citations_are_real(result)
+
+
+def test_an_answer_that_does_not_give_the_kind_of_thing_asked_shows_the_passages(settings: Settings) -> None:
+    """The scripted model answers "how many" with a true sentence of the passages that states no number."""
+    from rag.entities import fillers
+    from rag.evidence import select_passages
+    from rag.retrieval import get_retriever
+
+    question = "How many HIMARS rockets did Russian agencies say were fired at the Kakhovka dam?"
+    engine = get_retriever(settings)
+    query_vector = np.asarray(engine.embedder.get_query_embedding(question))
+    hits = engine.retrieve(question, settings.top_k)
+    passages = select_passages(question, hits, query_vector, engine.sentence_vectors)
+    numberless = next(
+        s.text.strip()
+        for p in passages
+        for s in p.sentences
+        if "dam" in s.text and not fillers(s.text, "number") and "[" not in s.text and len(s.text.split()) > 6
+    )
+    server = _BadServer(streamed(f"{numberless} [1]"))
+    try:
+        scripted = settings.model_copy(update={"llm": "openai", "openai_base_url": server.url, "llm_timeout": 10.0})
+        result = answer(question, settings=scripted)
+    finally:
+        server.close()
+    assert result.extractive and "did not say the number" in (result.notice or ""), (result.notice, result.text)
+    assert result.citations and not result.abstained
+    assert_citations_are_real(result)

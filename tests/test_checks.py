@@ -10,7 +10,15 @@ import pytest
 from llama_index.core.schema import TextNode
 
 from rag.citations import check, support
-from rag.decision import ANSWER_FEATURES, EVIDENCE_FEATURES, WEIGHTS_PATH, covered, evidence_features, probability
+from rag.decision import (
+    ANSWER_FEATURES,
+    EVIDENCE_FEATURES,
+    WEIGHTS_PATH,
+    answer_features,
+    covered,
+    evidence_features,
+    probability,
+)
 from rag.documents import Segment
 from rag.entities import fillers
 from rag.evidence import Passage
@@ -168,6 +176,16 @@ def test_the_slot_signal_needs_a_filler_the_question_did_not_bring() -> None:
     answered = passage("A strike on 6 November killed 12 people in the village, officials said.")
     assert evidence_features(asked, [only_echo])["slot"] == 0.0
     assert evidence_features(asked, [answered])["slot"] > 0.5
+
+
+def test_the_answer_slot_signal_reads_the_answers_words_not_its_markers() -> None:
+    asked = analyse("How many hours a day do the power cut schedules last?")
+    cited = passage("Stabilisation schedules last twelve hours of power cuts a day, in 1 region at a time.")
+    said = check(asked.text, "The schedules last twelve hours a day [1].", [cited], [cited.text])
+    evasive = check(asked.text, "The schedules mean power cuts in the region [1].", [cited], [cited.text])
+    assert said.cited and evasive.cited  # both are supported by the passage...
+    assert answer_features(said, asked)["answer_slot"] == 1.0  # "twelve" is a number stated
+    assert answer_features(evasive, asked)["answer_slot"] == 0.0  # ...but "[1]" is not a number stated
 
 
 def test_the_fitted_decision_uses_every_signal_and_more_evidence_raises_confidence() -> None:
