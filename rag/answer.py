@@ -214,7 +214,8 @@ def finish(
     The model's answer is shown only when every sentence of it is supported by a cited passage; otherwise
     the passages are (an invented sentence is not shown, not even flagged). Evidence that answers on its own
     (`Settings.evidence_slot`) is never refused because of what the model wrote: a small model's
-    "I don't know" differs from CPU to CPU, the evidence does not."""
+    "I don't know" differs from CPU to CPU, the evidence does not. Evidence that does not hold the kind of
+    thing asked next to the question's terms (`Settings.extract_slot`) is not shown as an extract either."""
     strong = result.features.get("slot_typed") == 1.0 and result.features.get("slot", 0.0) >= settings.evidence_slot
     confident = strong or result.confidence >= settings.answer_threshold
     usable = checked if checked and checked.cited and not checked.unsupported else None
@@ -226,7 +227,8 @@ def finish(
         result.citations = [Citation(i, p) for i, p in enumerate(usable.cited, 1)]
     elif result.notice and (strong or result.evidence_confidence >= settings.answer_threshold):
         extract(result, passages, asked, settings.typo_similarity)  # the LLM failed: the passages are all we have
-    elif confident:  # the evidence answers the question but the model did not say it: show the evidence
+    elif confident and (asked.slot not in TYPED_SLOTS or result.features.get("slot", 0.0) >= settings.extract_slot):
+        # the evidence answers the question but the model did not say it: show the evidence
         result.notice = gap or "the model's answer was not supported by the sources; showing them instead"
         extract(result, passages, asked, settings.typo_similarity)
     else:

@@ -195,3 +195,17 @@ def test_the_fitted_decision_uses_every_signal_and_more_evidence_raises_confiden
     weak = dict.fromkeys(EVIDENCE_FEATURES, 0.0) | {"missing": 1.0}
     strong = {"similarity": 0.8, "coverage": 1.0, "missing": 0.0, "slot": 1.0, "slot_typed": 1.0}
     assert 0.0 <= probability(weak, "pre") < probability(strong, "pre") <= 1.0
+
+
+def test_an_unshown_answer_becomes_an_extract_only_if_the_evidence_holds_the_kind_of_thing_asked() -> None:
+    from rag.answer import Answer, finish
+    from rag.config import Settings
+
+    settings = Settings()
+    asked = analyse("How many rockets were fired at the dam?")
+    passages = [passage("Six rockets were fired at the dam on Sunday, officials said.")]
+    for slot, extractive in ((settings.extract_slot + 0.2, True), (settings.extract_slot - 0.2, False)):
+        result = Answer(asked.text, confidence=0.9, features={"slot_typed": 1.0, "slot": slot, "coverage": 1.0})
+        finish(result, None, asked, passages, settings)  # the model's answer was not usable
+        assert result.extractive is extractive and result.abstained is not extractive, (slot, result.text)
+        assert result.citations  # the extract, or the abstention's closest passage
