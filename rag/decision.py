@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.citations import MARKER
-from rag.entities import fillers
+from rag.entities import new_fillers
 from rag.errors import RagError
 from rag.question import TYPED_SLOTS, Question
 from rag.terms import close, key_terms
@@ -62,7 +62,7 @@ def slot_scores(question: Question, passages: list[Passage], typo_similarity: fl
         title = key_terms(str(p.node.metadata.get("title") or ""))
         best = 0.0
         for i, sentence in enumerate(p.sentences):
-            if typed and not any(f not in question.text.lower() for f in fillers(sentence.text, question.slot)):
+            if typed and not new_fillers(sentence.text, question.slot, question.text):
                 continue
             before = p.sentences[i - 1].text if i else ""
             best = max(best, covered(question.terms, key_terms(f"{before} {sentence.text}") | title, typo_similarity))
@@ -85,7 +85,7 @@ def answer_features(checked: Checked | None, question: Question) -> dict[str, fl
     total = checked.sentences or 1
     cited = " ".join(p.text for p in checked.cited).lower()
     if question.slot in TYPED_SLOTS:  # the answer's own words: its "[1]" markers are not a number stated
-        stated = fillers(MARKER.sub("", checked.text), question.slot) - set(question.text.lower().split())
+        stated = new_fillers(MARKER.sub("", checked.text), question.slot, question.text)
         answer_slot = float(any(f in cited for f in stated))
     else:
         answer_slot = float(bool(checked.cited) and not checked.unsupported)

@@ -80,6 +80,13 @@ def fillers(text: str, slot: str) -> set[str]:
     return found
 
 
+def new_fillers(text: str, slot: str, question: str) -> set[str]:
+    """The slot's fillers in `text` that the question does not name itself, as whole words ("one" is new to
+    "how many were taken prisoner?", "Kryvyi Rih" is not new to "where in Kryvyi Rih…?")."""
+    asked = question.lower()
+    return {f for f in fillers(text, slot) if not re.search(rf"(?<!\w){re.escape(f)}(?!\w)", asked)}
+
+
 def names(text: str, nationalities: bool = True) -> set[str]:
     """Proper names in the text, lower-cased: people, organisations, places, groups (and nationalities)."""
     labels = NAME_LABELS if nationalities else NAME_LABELS - {"NORP"}

@@ -18,7 +18,7 @@ from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag.chunking import sentences_of
 from rag.documents import Segment
-from rag.entities import fillers
+from rag.entities import new_fillers
 from rag.question import TYPED_SLOTS, analyse
 from rag.terms import key_terms
 
@@ -83,7 +83,7 @@ def select_passages(
         title_terms = key_terms(str(hits[h].node.metadata.get("title", "")))
         for s, sent in enumerate(sents):
             overlap = len(terms & (key_terms(sent.text) | title_terms)) / max(len(terms), 1)
-            typed = TYPED_BONUS if wanted and fillers(sent.text, wanted) - seen_in_question(question) else 0.0
+            typed = TYPED_BONUS if wanted and new_fillers(sent.text, wanted, question) else 0.0
             scored.append((float(similarity[s]) + 0.5 * overlap + typed - 0.02 * h, h, s))
             cosine[(h, s)] = float(similarity[s])
     ranked = sorted(scored, reverse=True)
@@ -141,11 +141,6 @@ def normalised(text: str) -> str:
 def identity(sentence: Segment) -> set[object]:
     """What makes two picks the same sentence: its file offset, or its words."""
     return {sentence.start, normalised(sentence.text)}
-
-
-def seen_in_question(question: str) -> set[str]:
-    """Words of the question, lower-cased: a filler the question itself names answers nothing."""
-    return {w.strip("?,.!").lower() for w in question.split()}
 
 
 def consecutive(indices: list[int]) -> list[list[int]]:

@@ -14,7 +14,17 @@ from functools import lru_cache
 
 from rag.terms import key_terms
 
-PLACES = r"(city|town|region|country|village|river|area|bank|province|oblast|place|bridge|dam|plant|airport|port)"
+PLACES = (
+    r"(city|cities|towns?|regions?|country|countries|villages?|rivers?|areas?|banks?|provinces?|oblasts?|places?"
+    r"|bridges?|dams?|plants?|airports?|ports?)"
+)
+PEOPLE = (
+    r"((official|leader|minister|person|president|commander|general|spokesperson|spokesman|mayor|governor|firm"
+    r"|manufacturer|organi[sz]ation|group|brigade|unit|newspaper|broadcaster|outlet)s?"
+    r"|company|companies|agency|agencies|party|parties|people)"
+)
+# "What did Kremlin spokesman Peskov say" asks what he said, not which spokesman: no verb before the noun.
+NOT_VERB = r"(?!(?:did|does|do|was|is|were|has|have|had|will|would|can|could)\b)"
 SLOTS: list[tuple[str, re.Pattern[str]]] = [  # checked in order; the first match wins
     ("date", re.compile(r"^\W*(when|since when|until when)\b|\bwhat (time|day|date|year|month)\b|\bon what date\b"
                         r"|\bhow long ago\b|\bwhich (day|date|year|month)\b", re.I)),
@@ -22,10 +32,8 @@ SLOTS: list[tuple[str, re.Pattern[str]]] = [  # checked in order; the first matc
                           r"|fraction|amount|total)\b|\bwhat (was|is) the (death toll|toll|number|total|cost)\b",
                           re.I)),
     ("person", re.compile(r"^\W*(who|whom|whose)\b|\bwho\b|\bwhat(?:'s| is| was) the name of (?!the " + PLACES + r"\b)"
-                          r"|\b(which|what) (\w+ ){0,2}(official|leader|minister|person|president|commander|general"
-                          r"|spokesperson|spokesman|mayor|governor|company|firm|manufacturer|organi[sz]ation|agency"
-                          r"|group|brigade|unit|party|newspaper|broadcaster|outlet)\b", re.I)),
-    ("place", re.compile(r"^\W*where\b|\bwhere\b|\bwhich (\w+ ){0,2}" + PLACES + r"\b"
+                          r"|\b(which|what) " + NOT_VERB + r"(\w+ ){0,2}" + PEOPLE + r"\b", re.I)),
+    ("place", re.compile(r"^\W*where\b|\bwhere\b|\bwhich " + NOT_VERB + r"(\w+ ){0,2}" + PLACES + r"\b"
                          r"|\b(what|in what) " + PLACES + r"\b|\bname of the " + PLACES + r"\b", re.I)),
     ("reason", re.compile(r"^\W*why\b|\bwhy\b|\bwhat (was|is|were) the (reason|motive|purpose|cause)\b"
                           r"|\bfor what reason\b|\bhow come\b|\bwhat (caused|led to|prompted|triggered)\b", re.I)),

@@ -42,6 +42,9 @@ from rag.terms import key_terms
         ("Which South Korean company makes the shells?", "person"),  # an organisation: the who-slot's ORG label
         ("Who attacked the town where the dam is?", "person"),
         ("What caused the bridge to collapse?", "reason"),
+        ("What did Kremlin spokesman Dmitry Peskov say about the vote?", "other"),  # what he said, not who
+        ("which US cities are they going to?", "place"),
+        ("Which government agencies handle the contacts?", "person"),
     ],
 )
 def test_the_slot_a_question_asks_for(question: str, slot: str) -> None:
@@ -69,6 +72,15 @@ def test_slot_fillers_come_from_entity_types_and_patterns() -> None:
     assert {"10am", "sunday"} & fillers(text, "date")
     assert any("leontyev" in f for f in fillers(text, "person"))
     assert not fillers("The dam was damaged.", "number")
+
+
+def test_a_filler_is_new_only_if_the_question_does_not_name_it_as_a_word() -> None:
+    from rag.entities import new_fillers
+
+    question = "How many Russian soldiers were taken prisoner during the retreat from Kherson?"
+    assert "one" in new_fillers("One Russian soldier described the retreat.", "number", question)  # not "prisONEr"
+    where = "Where exactly in Kryvyi Rih did the Telegraph interview him?"
+    assert not new_fillers("They met at a secretive location in Kryvyi Rih.", "place", where)
 
 
 def test_a_place_the_small_entity_model_mistypes_still_fills_a_where_slot() -> None:
