@@ -96,11 +96,19 @@ class Question:
         }.get(self.slot, "that")
 
 
+def first_slot(text: str) -> str:
+    """The slot the question asks first: "who did he phone, and how long did he back Ukraine?" asks who.
+    A yes/no reading only when nothing else is asked ("Did the UN say who …?" asks who)."""
+    found = [(m.start(), i, name) for i, (name, pattern) in enumerate(SLOTS) if (m := pattern.search(text))]
+    asked = [f for f in found if f[2] != "yesno"] or found
+    return min(asked)[2] if asked else "other"
+
+
 @lru_cache(maxsize=1024)
 def analyse(text: str) -> Question:
     core = LEADING.sub("", text).strip() or text
     leading = core != text
-    slot = next((name for name, pattern in SLOTS if pattern.search(core)), "other")
+    slot = first_slot(core)
     if leading and slot == "other":
         slot = "yesno"
     terms = key_terms(core) - key_terms(SLOT_WORDS)

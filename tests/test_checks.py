@@ -44,6 +44,7 @@ from rag.terms import key_terms
         ("What caused the bridge to collapse?", "reason"),
         ("What did Kremlin spokesman Dmitry Peskov say about the vote?", "other"),  # what he said, not who
         ("which US cities are they going to?", "place"),
+        ("who did he phone in Washington, and how long did he back Ukraine?", "person"),  # what it asks first
         ("Which government agencies handle the contacts?", "person"),
     ],
 )
