@@ -25,7 +25,7 @@ PEOPLE = (
 )
 # "What did Kremlin spokesman Peskov say" asks what he said, not which spokesman: no verb before the noun.
 NOT_VERB = r"(?!(?:did|does|do|was|is|were|has|have|had|will|would|can|could)\b)"
-SLOTS: list[tuple[str, re.Pattern[str]]] = [  # checked in order; the first match wins
+SLOTS: list[tuple[str, re.Pattern[str]]] = [  # the one matching earliest in the question wins (first_slot)
     ("date", re.compile(r"^\W*(when|since when|until when)\b|\bwhat (time|day|date|year|month)\b|\bon what date\b"
                         r"|\bhow long ago\b|\bwhich (day|date|year|month)\b", re.I)),
     ("number", re.compile(r"\bhow (many|much|far|long|big|large|old)\b|\bwhat (share|percentage|proportion|number"
