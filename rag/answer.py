@@ -281,12 +281,22 @@ def check_history(history: object) -> list[dict]:
     return history
 
 
-def earlier_question(question: str, history: list[dict]) -> str | None:
-    """The previous question, if this one is a follow-up that depends on it ("and who ordered it?")."""
-    previous = [m["content"] for m in history if m.get("role") == "user" and m.get("content")]
-    if previous and (len(question.split()) <= 6 or FOLLOW_UP.search(question)):
-        return str(previous[-1])
-    return None
+def earlier_question(question: str, history: list[dict], depth: int = 3) -> str | None:
+    """The previous question, if this one is a follow-up that depends on it ("and who ordered it?"). When
+    that one was a follow-up too, the questions it followed come with it, up to `depth` in all: "When did
+    Russia leave Kherson? and who ordered it?" for "why did he order it?"."""
+    previous = [str(m["content"]) for m in history if m.get("role") == "user" and m.get("content")]
+    if not previous or not follows(question):
+        return None
+    chain = [previous.pop()]
+    while previous and len(chain) < depth and follows(chain[0]):
+        chain.insert(0, previous.pop())
+    return " ".join(chain)
+
+
+def follows(question: str) -> bool:
+    """Does the question lean on an earlier one: short, or opening with "and", or saying "it", "he"…?"""
+    return len(question.split()) <= 6 or bool(FOLLOW_UP.search(question))
 
 
 def claim_context(passage: Passage) -> str:

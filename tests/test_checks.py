@@ -222,3 +222,20 @@ def test_an_unshown_answer_becomes_an_extract_only_if_the_evidence_holds_the_kin
         finish(result, None, asked, passages, settings)  # the model's answer was not usable
         assert result.extractive is extractive and result.abstained is not extractive, (slot, result.text)
         assert result.citations  # the extract, or the abstention's closest passage
+
+
+def test_a_follow_up_to_a_follow_up_carries_the_question_they_both_follow() -> None:
+    from rag.answer import earlier_question
+
+    history = [
+        {"role": "user", "content": "When did Russia complete its withdrawal from Kherson?"},
+        {"role": "assistant", "content": "On 11 November 2022 [1]."},
+        {"role": "user", "content": "and who ordered it?"},
+        {"role": "assistant", "content": "Sergei Shoigu [1]."},
+    ]
+    assert earlier_question("why did he order it?", history) == (
+        "When did Russia complete its withdrawal from Kherson? and who ordered it?"
+    )
+    assert earlier_question("How many HIMARS rockets were fired at the Kakhovka dam on 6 November?", history) is None
+    standalone = history[:2] + [{"role": "user", "content": "What did Zelensky say about the Kherson withdrawal?"}]
+    assert earlier_question("and when?", standalone) == "What did Zelensky say about the Kherson withdrawal?"
