@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from rag.answer import NO_ANSWER, answer
+from rag.answer import NO_ANSWER, Answer, answer
 from rag.chunking import sentences_of
 from rag.citations import check
 from rag.config import Settings
@@ -255,15 +255,21 @@ def streamed(text: str) -> bytes:
     return b"".join(f"data: {json.dumps(e)}\n\n".encode() for e in events) + b"data: [DONE]\n\n"
 
 
+def scripted_answer(settings: Settings, text: str, question: str, history: list[dict] | None = None) -> Answer:
+    """The answer when the model behind an OpenAI-compatible endpoint on loopback writes exactly `text`."""
+    server = _BadServer(streamed(text))
+    try:
+        scripted = settings.model_copy(update={"llm": "openai", "openai_base_url": server.url, "llm_timeout": 10.0})
+        return answer(question, history, settings=scripted)
+    finally:
+        server.close()
+
+
 def test_an_answer_with_an_invented_sentence_is_not_shown(settings: Settings) -> None:
     """One supported sentence and one invented one: the user gets the passages, labelled, never the invention."""
     invented = "The withdrawal was ordered by Vladimir Zhirinovsky after a secret vote [1]."
-    server = _BadServer(streamed(f"Russia completed its withdrawal from Kherson on 11 November 2022 [1]. {invented}"))
-    try:
-        scripted = settings.model_copy(update={"llm": "openai", "openai_base_url": server.url, "llm_timeout": 10.0})
-        result = answer("When did Russia complete its withdrawal from Kherson?", settings=scripted)
-    finally:
-        server.close()
+    text = f"Russia completed its withdrawal from Kherson on 11 November 2022 [1]. {invented}"
+    result = scripted_answer(settings, text, "When did Russia complete its withdrawal from Kherson?")
     assert "Zhirinovsky" not in result.text and "secret vote" not in result.text
     assert result.extractive and result.citations and "not supported" in (result.notice or ""), result.text
     assert_citations_are_real(result)
@@ -282,12 +288,7 @@ def test_a_comparison_answered_from_one_document_shows_the_best_passage_of_each(
     passages = select_passages(analyse(question).core, hits, query_vector, engine.sentence_vectors, per_file=True)
     assert len({p.node.metadata["file"] for p in passages}) > 1
     one_side = passages[0].sentences[0].text.strip()
-    server = _BadServer(streamed(f"{one_side} [1]"))
-    try:
-        scripted = settings.model_copy(update={"llm": "openai", "openai_base_url": server.url, "llm_timeout": 10.0})
-        result = answer(question, settings=scripted)
-    finally:
-        server.close()
+    result = scripted_answer(settings, f"{one_side} [1]", question)
     assert result.extractive and "one of the documents" in (result.notice or ""), (result.notice, result.text)
     assert len({c.passage.node.metadata["file"] for c in result.citations}) == 2
     assert_citations_are_real(result)
@@ -309,13 +310,8 @@ def test_a_follow_up_answered_as_the_earlier_question_shows_the_passages(setting
         for s in p.sentences
         if "withdraw" in s.text and "Kherson" in s.text and "order" not in s.text and "[" not in s.text
     )
-    server = _BadServer(streamed(f"{restated} [1]"))
-    try:
-        scripted = settings.model_copy(update={"llm": "openai", "openai_base_url": server.url, "llm_timeout": 10.0})
-        history = [{"role": "user", "content": earlier}, {"role": "assistant", "content": "On 11 November 2022."}]
-        result = answer(question, history, settings=scripted)
-    finally:
-        server.close()
+    history = [{"role": "user", "content": earlier}, {"role": "assistant", "content": "On 11 November 2022."}]
+    result = scripted_answer(settings, f"{restated} [1]", question, history)
     assert result.extractive and "earlier question" in (result.notice or ""), (result.notice, result.text)
     assert result.citations and not result.abstained
     assert_citations_are_real(result)
@@ -338,12 +334,7 @@ def test_an_answer_that_does_not_give_the_kind_of_thing_asked_shows_the_passages
         for s in p.sentences
         if "dam" in s.text and not fillers(s.text, "number") and "[" not in s.text and len(s.text.split()) > 6
     )
-    server = _BadServer(streamed(f"{numberless} [1]"))
-    try:
-        scripted = settings.model_copy(update={"llm": "openai", "openai_base_url": server.url, "llm_timeout": 10.0})
-        result = answer(question, settings=scripted)
-    finally:
-        server.close()
+    result = scripted_answer(settings, f"{numberless} [1]", question)
     assert result.extractive and "did not say the number" in (result.notice or ""), (result.notice, result.text)
     assert result.citations and not result.abstained
     assert_citations_are_real(result)
