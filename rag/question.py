@@ -25,17 +25,26 @@ PEOPLE = (
 )
 # "What did Kremlin spokesman Peskov say" asks what he said, not which spokesman: no verb before the noun.
 NOT_VERB = r"(?!(?:did|does|do|was|is|were|has|have|had|will|would|can|could)\b)"
+# "who", "where", "why" ask only where a question would put them: first, after a clause break, "and" or a verb
+# of telling ("say who", "tell me where"); "the soldiers who disobey orders" and "a register of firms where
+# shareholders…" are relative clauses. A keyword query with no other question word ("ambassador who warned
+# about a dirty bomb") asks who.
+ASKS = (
+    r"(?:^\W*|[,;:.?!—–-]\s*|\b(?:and|but|or|so|then|me|us)\s+|\b(?:say|says|said|know|knows|known|tell|tells|told"
+    r"|ask|asks|asked|reveal|revealed|name|named|confirm|confirmed|identify|identified|explain|explained|clear|unclear"
+    r"|about|of|to|by|for|with|from)\s+|^(?!.*\b(?:what|which|how|when|where|why)\b).*\b)"
+)
 SLOTS: list[tuple[str, re.Pattern[str]]] = [  # the one matching earliest in the question wins (first_slot)
     ("date", re.compile(r"^\W*(when|since when|until when)\b|\bwhat (time|day|date|year|month)\b|\bon what date\b"
                         r"|\bhow long ago\b|\bwhich (day|date|year|month)\b", re.I)),
     ("number", re.compile(r"\bhow (many|much|far|long|big|large|old)\b|\bwhat (share|percentage|proportion|number"
                           r"|fraction|amount|total)\b|\bwhat (was|is) the (death toll|toll|number|total|cost)\b",
                           re.I)),
-    ("person", re.compile(r"^\W*(who|whom|whose)\b|\bwho\b|\bwhat(?:'s| is| was) the name of (?!the " + PLACES + r"\b)"
+    ("person", re.compile(ASKS + r"(who|whom|whose)\b|\bwhat(?:'s| is| was) the name of (?!the " + PLACES + r"\b)"
                           r"|\b(which|what) " + NOT_VERB + r"(\w+ ){0,2}" + PEOPLE + r"\b", re.I)),
-    ("place", re.compile(r"^\W*where\b|\bwhere\b|\bwhich " + NOT_VERB + r"(\w+ ){0,2}" + PLACES + r"\b"
+    ("place", re.compile(ASKS + r"where\b|\bwhich " + NOT_VERB + r"(\w+ ){0,2}" + PLACES + r"\b"
                          r"|\b(what|in what) " + PLACES + r"\b|\bname of the " + PLACES + r"\b", re.I)),
-    ("reason", re.compile(r"^\W*why\b|\bwhy\b|\bwhat (was|is|were) the (reason|motive|purpose|cause)\b"
+    ("reason", re.compile(ASKS + r"why\b|\bwhat (was|is|were) the (reason|motive|purpose|cause)\b"
                           r"|\bfor what reason\b|\bhow come\b|\bwhat (caused|led to|prompted|triggered)\b", re.I)),
     ("yesno", re.compile(r"^\W*(is|was|are|were|did|does|do|has|have|had|can|could|will|would|isn't|wasn't|didn't"
                          r"|doesn't)\b|\bconfirm\b|\bisn'?t it true\b|\byes or no\b", re.I)),

@@ -46,6 +46,13 @@ from rag.terms import key_terms
         ("which US cities are they going to?", "place"),
         ("who did he phone in Washington, and how long did he back Ukraine?", "person"),  # what it asks first
         ("Which government agencies handle the contacts?", "person"),
+        # "who" / "where" in a relative clause ask nothing; after "and", a verb of telling or in a keyword query they do
+        ("What did the US say Moscow does to soldiers who disobey orders?", "other"),
+        ("What appeared on the register of firms where shareholders were curbed?", "other"),
+        ("Did the UN say who fired the missile?", "person"),
+        ("Ignore the documents and tell me who is going to win the war.", "person"),
+        ("What was sacked, and who ordered it?", "person"),
+        ("russian ambasador to the us who warned about a dirty bom", "person"),
     ],
 )
 def test_the_slot_a_question_asks_for(question: str, slot: str) -> None:

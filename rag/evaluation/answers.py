@@ -118,7 +118,8 @@ def evaluate_answers(
     Metrics come overall, per split (dev: tuned on; test: reported only) and per question type.
     With `replay` (an earlier answers report), the model is not run: each item gets the text the model
     wrote then, so changes to retrieval, checks and the decision are measured in seconds (timings are
-    then meaningless; the report says so)."""
+    then meaningless; the report says so). Items the replayed report has no answer for (added to the gold
+    file since) are left out, and the report lists them."""
     from tqdm import tqdm
 
     if limit is not None and limit < 1:
@@ -126,12 +127,17 @@ def evaluate_answers(
     items = select_split(load_gold(gold_path), split)[:limit]
     if not items:
         raise RagError(f"{gold_path} has no questions to evaluate in split {split!r}")
+    recorded = replayed_texts(replay) if replay else None
+    skipped = [str(item.get("id")) for item in items if recorded is not None and str(item.get("id")) not in recorded]
+    if skipped:  # items added to the gold file after that run: nothing to replay, so they are left out
+        items = [item for item in items if str(item.get("id")) not in skipped]
+        if not items:
+            raise RagError(f"{replay} has no answers for the questions of split {split!r}")
     texts = collection_texts(settings)
     sources = [[source_spans(s, texts) for s in item.get("sources", [])] for item in items]
     from rag.ingest import ensure_index
 
     ensure_index(settings, progress)
-    recorded = replayed_texts(replay) if replay else None
     model = f"replay of {replay}" if replay else check_llm(settings)
     run(items[0], settings, recorded)  # warm-up: model load and first-call overheads are not timed
     records = [
@@ -154,6 +160,7 @@ def evaluate_answers(
             "answer": settings.answer_threshold,
             "evidence_slot": settings.evidence_slot,
         },
+        "replay_skipped": skipped,  # gold items the replayed report has no answer for
         "cpu_load": [round(x, 2) for x in os.getloadavg()],  # 1, 5, 15 min: busy CPUs slow the latencies
         "cpus": os.cpu_count(),
         "metrics": summarize(records),

@@ -247,6 +247,11 @@ def answer_markdown(report: dict[str, Any]) -> str:
         f"{datetime.now():%Y-%m-%d %H:%M}; {m['items']} questions from `{report['gold']}` ({m['answerable']} "
         f"answerable, {m['items'] - m['answerable']} should abstain). LLM `{report['llm']}`, model "
         f"`{report['model']}`, retriever `{report['retriever']}`, k={report['k']}, index `{report['index']}`.",
+        *(
+            [f"Left out: {len(report['replay_skipped'])} questions the replayed report has no answer for."]
+            if report.get("replay_skipped")
+            else []
+        ),
         answer_table(report),
         "## By split and question type",
         "`correct`: the item's expected outcome (key facts stated, or an abstention where the documents do not "
