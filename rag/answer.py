@@ -229,8 +229,13 @@ def finish(
         extract(result, passages, asked, settings.typo_similarity)  # the LLM failed: the passages are all we have
     elif confident and (asked.slot not in TYPED_SLOTS or result.features.get("slot", 0.0) >= settings.extract_slot):
         # the evidence answers the question but the model did not say it: show the evidence
-        result.notice = gap or "the model's answer was not supported by the sources; showing them instead"
-        extract(result, passages, asked, settings.typo_similarity)
+        grounds = checked.grounds if checked and not gap else []
+        result.notice = gap or (
+            "the model's answer used words the sources do not; showing the passage it drew on instead"
+            if grounds
+            else "the model's answer was not supported by the sources; showing them instead"
+        )
+        extract(result, passages, asked, settings.typo_similarity, grounds)
     else:
         abstain(result, asked, passages, settings)
 
@@ -328,14 +333,21 @@ def prompt(question: str, earlier: str | None, contexts: list[str]) -> list[Chat
     ]
 
 
-def extract(result: Answer, passages: list[Passage], asked: Question, typo_similarity: float) -> None:
+def extract(
+    result: Answer, passages: list[Passage], asked: Question, typo_similarity: float, grounds: list[Passage] = ()
+) -> None:
     """Answer with the best passages themselves, cited; "on Friday" gets its date in brackets.
 
     A question that compares or combines gets the best passage of each of the two best files (they come
     first: rag.evidence; on dev, cross-document key facts 3/8 -> 5/8, 6/8 with `finish`'s one-sided rule).
     A when / how many / who / where question gets the one passage whose filler of that kind sits closest
-    to its terms (on dev: citation precision 0.785 -> 0.807, no key fact lost); others the best one or two."""
-    if asked.per_file and len(files(passages[:2])) == 2:
+    to its terms (on dev: citation precision 0.785 -> 0.807, no key fact lost); others the best one or two.
+    A model's answer that failed the claim check only for restating the question in words the passages do
+    not use (a paraphrased question) shows the passages that hold what it added, its `grounds` (on dev, 249
+    items: citation precision 0.715 -> 0.743, right outcome unchanged)."""
+    if grounds and not asked.per_file:
+        best = list(grounds[:2])
+    elif asked.per_file and len(files(passages[:2])) == 2:
         best = passages[:2]
     elif asked.slot in TYPED_SLOTS:
         scores = slot_scores(asked, passages, typo_similarity)

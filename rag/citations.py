@@ -56,6 +56,9 @@ class Checked:
     abstained: bool = False
     sentences: int = 0  # answer sentences that say something beyond the question
     unconfirmed: bool = False  # a "Yes" the cited passages do not state was removed
+    # Passages that hold what an unsupported sentence adds (its numbers, names, words) but not the question's
+    # own words it restates: what the model drew on, to show as evidence instead of its unverified sentence.
+    grounds: list[Passage] = field(default_factory=list)
 
 
 def is_abstention(text: str) -> bool:
@@ -68,7 +71,12 @@ def defaults() -> Settings:
 
 
 def support(
-    sentence: str, context: str, question: str = "", settings: Settings | None = None, earlier: str = ""
+    sentence: str,
+    context: str,
+    question: str = "",
+    settings: Settings | None = None,
+    earlier: str = "",
+    echo: bool = True,
 ) -> float:
     """Share of the sentence's new key terms (beyond the question's) found in the passage text; 0 if it
     states a number or a name the passage lacks, denies what the passage does not, or repeats the
@@ -87,7 +95,7 @@ def support(
         return 0.0
     echoed = (key_terms(sentence) & key_terms(question)) - name_terms(question) - EVENT_VERBS
     found = sum(1 for t in echoed if close(t, have, settings.typo_similarity))
-    if echoed and found / len(echoed) < settings.claim_echo:
+    if echo and echoed and found / len(echoed) < settings.claim_echo:
         return 0.0  # it asserts the question's predicate, the passage does not
     terms = key_terms(sentence) - key_terms(given)
     if not terms:
@@ -132,6 +140,7 @@ def check(
         answer, unconfirmed = unconfirmed_yes(asked.core, answer, contexts, settings.yes_confirm)
     supported = settings.claim_support
     cited: list[Passage] = []
+    grounds: list[Passage] = []
     out, unsupported = [], []
     for sentence in globals_helper.punkt_tokenizer.tokenize(answer):
         claimed = [int(n) for m in MARKER.finditer(sentence) for n in re.split(r"[,;]", m.group(1))]
@@ -150,6 +159,9 @@ def check(
         if not keep:
             unsupported.append(bare)
             out.append(bare)
+            drawn = [support(claim, c, question, settings, earlier, echo=False) for c in contexts]
+            if drawn and max(drawn) >= supported and passages[drawn.index(max(drawn))] not in grounds:
+                grounds.append(passages[drawn.index(max(drawn))])
             continue
         for n in keep:
             if passages[n - 1] not in cited:
@@ -157,7 +169,7 @@ def check(
         marks = "".join(f"[{cited.index(passages[n - 1]) + 1}]" for n in keep)
         out.append(attach(bare, marks))
     said = sum(1 for line in out if line)
-    return Checked(" ".join(out), cited, unsupported, sentences=said, unconfirmed=unconfirmed)
+    return Checked(" ".join(out), cited, unsupported, sentences=said, unconfirmed=unconfirmed, grounds=grounds)
 
 
 def unconfirmed_yes(claim: str, answer: str, contexts: list[str], confirm: float = 0.8) -> tuple[str, bool]:

@@ -142,6 +142,19 @@ def test_a_verb_that_only_says_an_event_took_place_need_not_be_echoed() -> None:
     assert support("The summit was cancelled in Egypt.", context, "Was that summit cancelled?") == 0.0
 
 
+def test_an_answer_in_the_questions_words_is_not_shown_but_the_passage_it_drew_on_is_its_ground() -> None:
+    """A paraphrased question's words, restated by the answer, are not in the passage: the sentence is not
+    supported, and the passage that holds what it adds (the countries) is kept as what it drew on."""
+    other = passage("Russia said it would treat ships in the Black Sea as military targets.")
+    lane = passage("Ukraine tries to build up a shipping lane via Romanian and Bulgarian territorial waters.", start=99)
+    question = "Through which countries' coastal waters was Kyiv trying to open a corridor for cargo ships?"
+    answer = "Kyiv was trying to open a corridor for cargo ships through Romanian and Bulgarian waters [1]."
+    checked = check(question, answer, [other, lane], [other.text, lane.text])
+    assert checked.unsupported and checked.grounds == [lane]
+    invented = check(question, "Through Turkish waters [2].", [other, lane], [other.text, lane.text])
+    assert invented.unsupported and invented.grounds == []  # what it adds is in no passage
+
+
 def test_a_yes_stands_only_when_a_passage_states_the_claim() -> None:
     said = passage("Russia completed its withdrawal from Kherson on 11 November, the ministry said.")
     contexts = [said.text]
