@@ -16,7 +16,8 @@ from rag.terms import key_terms
 
 PLACES = (
     r"(city|cities|towns?|regions?|country|countries|villages?|rivers?|areas?|banks?|provinces?|oblasts?|places?"
-    r"|bridges?|dams?|plants?|airports?|ports?)"
+    r"|bridges?|dams?|plants?|airports?|ports?|streets?|parks?|squares?|districts?|neighbou?rhoods?|venues?|buildings?"
+    r"|locations?|sites?|bases?|capitals?)"
 )
 PEOPLE = (
     r"((official|leader|minister|person|president|commander|general|spokesperson|spokesman|mayor|governor|firm"
