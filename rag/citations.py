@@ -160,8 +160,9 @@ def check(
             unsupported.append(bare)
             out.append(bare)
             drawn = [support(claim, c, question, settings, earlier, echo=False) for c in contexts]
-            if drawn and max(drawn) >= supported and passages[drawn.index(max(drawn))] not in grounds:
-                grounds.append(passages[drawn.index(max(drawn))])
+            best = max(range(len(drawn)), key=drawn.__getitem__, default=None)
+            if best is not None and drawn[best] >= supported and passages[best] not in grounds:
+                grounds.append(passages[best])
             continue
         for n in keep:
             if passages[n - 1] not in cited:
