@@ -45,6 +45,15 @@ QUANTIFIERS = frozenset({"all", "every", "each", "none", "entire", "whole", "onl
 DENIAL = re.compile(rf"{NEGATION.pattern}|\bno\b", re.I)  # and "no regrets", for a "Yes" to stand
 # Verbs that say only that an event was (where was the summit "held"?): not a predicate the passage must echo.
 EVENT_VERBS = key_terms("held hold holds holding take took taken taking place occur occurred occurs located situated")
+# A marker used as a noun: "According to [2], Poland …", "… on 19 November, as stated in [1].", "[1] states that …".
+# Read as the plain claim cited to [n]; removing only the marker would leave "According to, Poland …".
+REFERENCE = re.compile(
+    r",?\s*\b(?:according to|as (?:stated|mentioned|reported|noted|said|shown) in|as per|per)\s+"
+    r"(?:(?:the )?(?:source|passage|document)s?\s*)?(?P<m>\[\d+(?:\s*[,;]\s*\d+)*\])\s*,?"
+    r"|(?:(?:the )?(?:source|passage|document)s?\s*)?(?P<n>\[\d+(?:\s*[,;]\s*\d+)*\])\s+"
+    r"(?:states|says|mentions|reports|notes|indicates|confirms|shows)(?: that)?\b",
+    re.I,
+)
 YES = re.compile(r"^\s*(yes|that's (right|correct)|correct|indeed|that is (right|correct))\b[,.!:;]?\s*", re.I)
 
 
@@ -134,6 +143,7 @@ def check(
     settings = settings or defaults()
     if is_abstention(answer):
         return Checked(MARKER.sub("", answer).strip(), [], abstained=True)
+    answer = re.sub(r"\s+(?=[.,;:!?])|(?<=\s)\s+", "", REFERENCE.sub(lambda m: f" {m['m'] or m['n']} ", answer))
     asked = analyse(question)
     unconfirmed = False
     if asked.slot == "yesno":
@@ -145,6 +155,7 @@ def check(
     for sentence in globals_helper.punkt_tokenizer.tokenize(answer):
         claimed = [int(n) for m in MARKER.finditer(sentence) for n in re.split(r"[,;]", m.group(1))]
         bare = MARKER.sub("", sentence).strip()
+        bare = bare[:1].upper() + bare[1:]  # "[2] one soldier said" was "According to [2], one soldier said"
         if key_terms(bare) <= key_terms(question):  # "The mayor who told residents ... was [1]." says nothing
             continue
         claim = YES.sub("", bare)  # "Yes, …" is checked for what follows it

@@ -156,6 +156,24 @@ def test_an_answer_in_the_questions_words_is_not_shown_but_the_passage_it_drew_o
     assert invented.unsupported and invented.grounds == []  # what it adds is in no passage
 
 
+def test_a_marker_used_as_a_noun_becomes_a_citation_of_the_plain_claim() -> None:
+    """"According to [2], …" and "[1] states that …" are read as the claim cited to that passage: dropping
+    only the marker would show "According to, Poland …"."""
+    war = passage("Russia launched a drone attack on the power grid on Thursday.")
+    refugees = passage("Poland has registered about 4.5 million Ukrainian refugees since February.", start=70)
+    question = "How many Ukrainian refugees has Poland registered?"
+    contexts = [war.text, refugees.text]
+    for answer in (
+        "According to [2], Poland has registered about 4.5 million refugees.",
+        "According to source [2], Poland has registered about 4.5 million refugees.",
+        "Poland has registered about 4.5 million refugees, as stated in [2].",
+        "[2] states that Poland has registered about 4.5 million refugees.",
+    ):
+        checked = check(question, answer, [war, refugees], contexts)
+        assert checked.text == "Poland has registered about 4.5 million refugees [1].", answer
+        assert checked.cited == [refugees] and not checked.unsupported
+
+
 def test_a_yes_stands_only_when_a_passage_states_the_claim() -> None:
     said = passage("Russia completed its withdrawal from Kherson on 11 November, the ministry said.")
     contexts = [said.text]
