@@ -157,7 +157,7 @@ def test_an_answer_in_the_questions_words_is_not_shown_but_the_passage_it_drew_o
 
 
 def test_a_marker_used_as_a_noun_becomes_a_citation_of_the_plain_claim() -> None:
-    """"According to [2], …" and "[1] states that …" are read as the claim cited to that passage: dropping
+    """ "According to [2], …" and "[1] states that …" are read as the claim cited to that passage: dropping
     only the marker would show "According to, Poland …"."""
     war = passage("Russia launched a drone attack on the power grid on Thursday.")
     refugees = passage("Poland has registered about 4.5 million Ukrainian refugees since February.", start=70)
