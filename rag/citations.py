@@ -97,6 +97,8 @@ def support(
     given = f"{earlier} {question}" if earlier else question
     if not numbers(sentence) - numbers(given) <= numbers(context):  # "by November 2022" came with the question
         return 0.0
+    if miscounted(sentence, context, given):
+        return 0.0  # "50 points" where the passage's 50 counts countries (and its points are 10)
     if says(NEGATION, sentence) and not says(NEGATION, context):
         return 0.0  # the polarity conflicts
     have = key_terms(context)
@@ -110,6 +112,44 @@ def support(
     if not terms:
         return 1.0
     return len(terms & have) / len(terms)
+
+
+# Words between a number and what it counts ("10.2 million tonnes", "more than 50 countries").
+SCALE = frozenset(
+    {"million", "billion", "thousand", "hundred", "per", "cent", "percent", "%", "more", "than", "about", "around"}
+    | {"over", "nearly", "some"}
+)
+COUNTED = re.compile(r"\d[\d,]*(?:\.\d+)?(?:-(\w+))?|[\w%']+")
+
+
+def counted(text: str) -> list[tuple[str, str | None]]:
+    """(number, the stem of the word it counts) for each number in the text: "50 countries" -> ("50", "countri"),
+    "a 10-point plan" -> ("10", "point"), "4.5 million Ukrainian refugees" -> ("4.5", "ukrainian")."""
+    tokens = [m.group(0).lower() for m in COUNTED.finditer(text.replace("’", "'"))]
+    out = []
+    for i, token in enumerate(tokens):
+        if not token[0].isdigit():
+            continue
+        number, _, unit = token.partition("-")
+        if not unit:
+            unit = next((t for t in tokens[i + 1 : i + 4] if t not in SCALE and not t[0].isdigit()), "")
+        stems = key_terms(unit)
+        out.append((number.replace(",", ""), next(iter(stems)) if stems else None))
+    return out
+
+
+def miscounted(sentence: str, context: str, given: str) -> bool:
+    """Does the sentence bind a number the question did not bring to a thing the passage counts with another
+    number, and never with this one?"""
+    asked = numbers(given)
+    theirs = counted(context)
+    for number, unit in counted(sentence):
+        if number in asked or unit is None:
+            continue
+        units = {u for n, u in theirs if u}
+        if unit in units and (number, unit) not in theirs:
+            return True
+    return False
 
 
 def claimed_names(sentence: str, question: str, settings: Settings) -> list[str]:

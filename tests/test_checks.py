@@ -156,6 +156,17 @@ def test_an_answer_in_the_questions_words_is_not_shown_but_the_passage_it_drew_o
     assert invented.unsupported and invented.grounds == []  # what it adds is in no passage
 
 
+def test_a_number_must_count_what_the_passage_counts_with_it() -> None:
+    """ "50 points" is not supported by a passage whose 50 counts countries and whose plan has 10 points;
+    a number the passage counts with another word ("2,000 people" for "2,000 Ukrainians") still is."""
+    malta = "More than 50 countries met in Malta to discuss Zelenskyy's 10-point peace formula."
+    question = "How many points are in the peace formula discussed in Malta?"
+    assert support("The formula has 50 points.", malta, question) == 0.0
+    assert support("The formula has 10 points.", malta, question) > 0.5
+    run = "About 2,000 Ukrainians ran in Kyiv on Sunday; people carried flags."
+    assert support("2,000 people ran in Kyiv.", run, "How many people ran in Kyiv?") > 0.5
+
+
 def test_a_marker_used_as_a_noun_becomes_a_citation_of_the_plain_claim() -> None:
     """ "According to [2], …" and "[1] states that …" are read as the claim cited to that passage: dropping
     only the marker would show "According to, Poland …"."""
