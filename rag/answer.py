@@ -142,7 +142,9 @@ def stream_answer(
     query_vector = engine.embed_query(query)  # once per question: retrieval and passage selection share it
     hits = retrieve(engine, asked, query, k or settings.top_k, retriever or settings.retriever, query_vector)
     engine.prefetch([hit.node for hit in hits])  # their sentence vectors, in one read
-    passages = select_passages(asked.core, hits, query_vector, engine.sentence_vectors, per_file=asked.per_file)
+    passages = select_passages(
+        asked.core, hits, query_vector, engine.sentence_vectors, per_file=asked.per_file, settings=settings
+    )
     result.hits = hits
     result.features = evidence_features(asked, passages, settings.typo_similarity)
     result.confidence = result.evidence_confidence = probability(result.features, "pre")

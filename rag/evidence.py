@@ -17,13 +17,13 @@ import numpy as np
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag.chunking import sentences_of
+from rag.config import Settings, get_settings
 from rag.documents import Segment
 from rag.entities import new_fillers
 from rag.question import TYPED_SLOTS, analyse
 from rag.terms import key_terms
 
 T = TypeVar("T")
-TYPED_BONUS = 0.15  # a sentence holding the kind of thing asked for (rag.question slot) ranks higher
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 RELATIVE = re.compile(
     r"\b(?:(last|on|this|next)\s+)?(monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
@@ -59,9 +59,8 @@ def select_passages(
     hits: list[NodeWithScore],
     query_vector: np.ndarray,
     sentence_vectors: Callable[[TextNode], np.ndarray],
-    budget_words: int = 220,
-    max_passages: int = 5,
     per_file: bool = False,
+    settings: Settings | None = None,
 ) -> list[Passage]:
     """The best sentences of the top chunks under a word budget, merged per chunk into passages.
 
@@ -70,8 +69,10 @@ def select_passages(
     holds the kind of thing asked for (a date for "when", a number for "how many", a person for "who", a place
     for "where"; rag.entities), and its chunk's rank.
     With `per_file` (questions that compare or combine documents) each file among the hits first gets its
-    best sentence, so "Nov 2022 vs Nov 2023" sees both documents.
+    best sentence, so "Nov 2022 vs Nov 2023" sees both documents. Sizes and the typed bonus are settings.
     """
+    settings = settings or get_settings()
+    budget_words = settings.passage_words
     terms = key_terms(question)
     asked = analyse(question)
     wanted = asked.slot if asked.slot in TYPED_SLOTS else None
@@ -83,7 +84,7 @@ def select_passages(
         title_terms = key_terms(str(hits[h].node.metadata.get("title", "")))
         for s, sent in enumerate(sents):
             overlap = len(terms & (key_terms(sent.text) | title_terms)) / max(len(terms), 1)
-            typed = TYPED_BONUS if wanted and new_fillers(sent.text, wanted, question) else 0.0
+            typed = settings.typed_bonus if wanted and new_fillers(sent.text, wanted, question) else 0.0
             scored.append((float(similarity[s]) + 0.5 * overlap + typed - 0.02 * h, h, s))
             cosine[(h, s)] = float(similarity[s])
     ranked = sorted(scored, reverse=True)
@@ -121,7 +122,7 @@ def select_passages(
     passages.sort(key=lambda p: p.score, reverse=True)
     if per_file:  # keep one passage per file before cutting to max_passages
         passages = firsts_per_file(passages, lambda p: p.node)
-    return passages[:max_passages]
+    return passages[: settings.max_passages]
 
 
 def firsts_per_file(items: list[T], node_of: Callable[[T], TextNode]) -> list[T]:
