@@ -204,8 +204,6 @@ def test_a_why_question_is_not_answered_by_quoting_passages_that_give_no_reason(
     assert bare.abstained and not bare.extractive and bare.text.startswith("The documents don't say why")
     reason = decided("Xavier Bettel is leaving office as prime minister after his party lost the election.")
     assert reason.extractive and not reason.abstained and "after his party lost" in reason.text
-    corrected = decided("Xavier Bettel is not leaving office as prime minister, his spokesman said.")
-    assert corrected.extractive and "is not leaving" in corrected.text  # a false premise, corrected
 
 
 def test_a_yes_stands_only_when_a_passage_states_the_claim() -> None:
