@@ -25,7 +25,6 @@ from llama_index.core.schema import NodeWithScore
 from rag.citations import Checked, check
 from rag.config import Settings, get_settings
 from rag.decision import answer_features, evidence_features, probability, slot_scores
-from rag.entities import new_fillers
 from rag.errors import RagError
 from rag.evidence import Passage, resolve_relative_dates, select_passages
 from rag.llm import LLMError, get_llm, stream_chat, turns_for
@@ -229,28 +228,19 @@ def finish(
         result.text = usable.text
         result.citations = [Citation(i, p) for i, p in enumerate(usable.cited, 1)]
     elif result.notice and (strong or result.evidence_confidence >= settings.answer_threshold):
-        extract(
-            result, quoted(passages, asked, settings.typo_similarity)
-        )  # the LLM failed: the passages are all we have
+        extract(result, passages, asked, settings.typo_similarity)  # the LLM failed: the passages are all we have
     elif confident and (asked.slot not in TYPED_SLOTS or result.features.get("slot", 0.0) >= settings.extract_slot):
         # the evidence answers the question but the model did not say it: show the evidence
         # What the model drew on, for a question that neither asks for a typed filler (rag.evidence's slot
         # choice is better there: a passage's date label can hold a date it is not about) nor compares files.
         drawn_on = checked and not gap and not asked.per_file and asked.slot not in TYPED_SLOTS
         grounds = checked.grounds if drawn_on else []
-        best = quoted(passages, asked, settings.typo_similarity, grounds)
-        if asked.slot == "reason" and not any(new_fillers(p.text, "reason", asked.text) for p in best):
-            # A "why" whose passages give no reason ("because", "in order to", "after"…: rag.entities) is
-            # not answered by quoting them (on dev: 7 invented reasons become abstentions; 2 corrected false
-            # premises are lost, the correction is then the passage the abstention cites).
-            abstain(result, asked, passages, settings)
-            return
         result.notice = gap or (
             "the model's answer used words the sources do not; showing the passage it drew on instead"
             if grounds
             else "the model's answer was not supported by the sources; showing them instead"
         )
-        extract(result, best)
+        extract(result, passages, asked, settings.typo_similarity, grounds)
     else:
         abstain(result, asked, passages, settings)
 
@@ -348,18 +338,10 @@ def prompt(question: str, earlier: str | None, contexts: list[str]) -> list[Chat
     ]
 
 
-def extract(result: Answer, best: list[Passage]) -> None:
-    """Answer with these passages themselves, cited, labelled extractive; "on Friday" gets its date in brackets."""
-    result.extractive = True
-    texts = [resolve_relative_dates(p.text, p.node.metadata.get("date")) for p in best]
-    result.text = " ".join(f"{text} [{i}]" for i, text in enumerate(texts, 1))
-    result.citations = [Citation(i, p) for i, p in enumerate(best, 1)]
-
-
-def quoted(
-    passages: list[Passage], asked: Question, typo_similarity: float, grounds: list[Passage] = ()
-) -> list[Passage]:
-    """The passages an extract quotes.
+def extract(
+    result: Answer, passages: list[Passage], asked: Question, typo_similarity: float, grounds: list[Passage] = ()
+) -> None:
+    """Answer with the best passages themselves, cited; "on Friday" gets its date in brackets.
 
     A question that compares or combines gets the best passage of each of the two best files (they come
     first: rag.evidence; on dev, cross-document key facts 3/8 -> 5/8, 6/8 with `finish`'s one-sided rule).
@@ -383,7 +365,10 @@ def quoted(
         best = passages[:2]
     else:
         best = passages[:1]
-    return best
+    result.extractive = True
+    quoted = [resolve_relative_dates(p.text, p.node.metadata.get("date")) for p in best]
+    result.text = " ".join(f"{text} [{i}]" for i, text in enumerate(quoted, 1))
+    result.citations = [Citation(i, p) for i, p in enumerate(best, 1)]
 
 
 def files(passages: list[Passage]) -> set[str]:

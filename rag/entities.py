@@ -30,12 +30,10 @@ SLOT_PATTERNS = {
         r"|(?:twen|thir|for|fif|six|seven|eigh|nine)ty|dozens?|hundreds?|thousands?|millions?|billions?|half|twice)\b",
         re.I,
     ),  # fmt: skip
-    # Causal and purpose connectives ("because", "in order to", "as a way of", "after", "amid"…).
     "reason": re.compile(
-        r"\b(because|due to|owing to|thanks to|on account of|as a result|caused by|led to|prompted|"
-        r"in order to|so that|so as to|aimed at|aim of|with the aim|a bid to|as a way|to ensure|"
+        r"\b(because|due to|as a result|in order to|so that|aimed at|aim of|a bid to|to ensure|"
         r"to avoid|to prevent|to protect|reason|citing|after|amid|since|as part of|intended to|"
-        r"designed to|meant to|for fear|in response|in retaliation|blamed|following)\b",
+        r"designed to|meant to|for fear|in response|following)\b",
         re.I,
     ),  # fmt: skip
 }
