@@ -143,13 +143,10 @@ def miscounted(sentence: str, context: str, given: str) -> bool:
     number, and never with this one?"""
     asked = numbers(given)
     theirs = counted(context)
-    for number, unit in counted(sentence):
-        if number in asked or unit is None:
-            continue
-        units = {u for n, u in theirs if u}
-        if unit in units and (number, unit) not in theirs:
-            return True
-    return False
+    units = {u for _, u in theirs if u}
+    return any(
+        number not in asked and unit in units and (number, unit) not in theirs for number, unit in counted(sentence)
+    )
 
 
 def claimed_names(sentence: str, question: str, settings: Settings) -> list[str]:
@@ -183,7 +180,7 @@ def check(
     settings = settings or defaults()
     if is_abstention(answer):
         return Checked(MARKER.sub("", answer).strip(), [], abstained=True)
-    answer = re.sub(r"\s+(?=[.,;:!?])|(?<=\s)\s+", "", REFERENCE.sub(lambda m: f" {m['m'] or m['n']} ", answer))
+    answer = plain_references(answer)
     asked = analyse(question)
     unconfirmed = False
     if asked.slot == "yesno":
@@ -222,6 +219,13 @@ def check(
         out.append(attach(bare, marks))
     said = sum(1 for line in out if line)
     return Checked(" ".join(out), cited, unsupported, sentences=said, unconfirmed=unconfirmed, grounds=grounds)
+
+
+def plain_references(answer: str) -> str:
+    """ "According to [2], Poland …" -> "[2] Poland …": each marker used as a noun is kept as a plain marker,
+    then the spaces that leaves (before punctuation, doubled) go."""
+    marked = REFERENCE.sub(lambda m: f" {m['m'] or m['n']} ", answer)
+    return re.sub(r"\s+(?=[.,;:!?])|(?<=\s)\s+", "", marked)
 
 
 def unconfirmed_yes(claim: str, answer: str, contexts: list[str], confirm: float = 0.8) -> tuple[str, bool]:
