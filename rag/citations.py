@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 
 from llama_index.core.utils import globals_helper
@@ -99,6 +100,8 @@ def support(
         return 0.0
     if miscounted(sentence, context, given):
         return 0.0  # "50 points" where the passage's 50 counts countries (and its points are 10)
+    if misdated(sentence):
+        return 0.0  # "Friday 9 November 2022": two dates of a passage blended into one no passage can state
     if says(NEGATION, sentence) and not says(NEGATION, context):
         return 0.0  # the polarity conflicts
     have = key_terms(context)
@@ -147,6 +150,32 @@ def miscounted(sentence: str, context: str, given: str) -> bool:
     return any(
         number not in asked and unit in units and (number, unit) not in theirs for number, unit in counted(sentence)
     )
+
+
+WEEKDAY_DATE = re.compile(
+    r"\b(?P<weekday>mon|tues|wednes|thurs|fri|satur|sun)day,?\s+(?:the\s+)?"
+    r"(?:(?P<day>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month>[a-z]+)|(?P<month2>[a-z]+)\s+(?P<day2>\d{1,2})(?:st|nd|rd|th)?)"
+    r",?\s+(?P<year>\d{4})\b",
+    re.I,
+)
+WEEKDAYS = ("mon", "tues", "wednes", "thurs", "fri", "satur", "sun")
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def misdated(sentence: str) -> bool:
+    """Does the sentence name a weekday that its own date does not fall on ("Friday 9 November 2022", a
+    Wednesday)? The calendar, not the passage, says it is wrong."""
+    for m in WEEKDAY_DATE.finditer(sentence):
+        month = (m["month"] or m["month2"]).lower()
+        if month[:3] not in MONTHS or len(month) < 3:
+            continue
+        try:
+            day = date(int(m["year"]), MONTHS.index(month[:3]) + 1, int(m["day"] or m["day2"]))
+        except ValueError:
+            return True  # "31 November"
+        if WEEKDAYS[day.weekday()] != m["weekday"].lower():
+            return True
+    return False
 
 
 def claimed_names(sentence: str, question: str, settings: Settings) -> list[str]:

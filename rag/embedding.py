@@ -15,6 +15,7 @@ An index records the model that built it (rag.store): questions are never embedd
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
 import threading
@@ -147,6 +148,8 @@ class GGUFEmbedding(BaseEmbedding):
             )
         except (ValueError, RuntimeError) as exc:
             raise EmbeddingError(f"cannot load the embedding model {path}: {exc}") from exc
+        # Freed while llama_cpp still exists: Llama.__del__ at interpreter teardown prints a TypeError.
+        atexit.register(self._model.close)
 
     def _vectors(self, texts: list[str]) -> list[list[float]]:
         import numpy as np

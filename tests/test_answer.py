@@ -64,6 +64,46 @@ def test_unanswerable_question_abstains(settings: Settings) -> None:
     assert result.citations == []
 
 
+@pytest.mark.parametrize("question", ["What is the capital of Australia?", "How tall is Mount Everest?"])
+def test_an_off_topic_question_abstains_before_the_model_on_the_relevance_embedder(
+    settings: Settings, question: str
+) -> None:
+    """Retrieval uses nomic, whose similarities do not tell off-topic questions apart; the guard measures them
+    with MiniLM (Settings.relevance_model): the model is never asked and no passage is cited."""
+    from rag.answer import Token, stream_answer
+
+    assert settings.relevance_model != settings.embed_model
+    events = list(stream_answer(question, settings=settings))
+    done = events[-1].answer
+    assert not any(isinstance(e, Token) for e in events)
+    assert done.abstained and done.citations == []
+    assert done.features["similarity"] < settings.min_similarity
+
+
+def test_the_relevance_signal_is_the_relevance_embedders_cosine_to_the_best_sentence(settings: Settings) -> None:
+    from rag.embedding import get_relevance_embedder
+    from rag.evidence import relevance, select_passages
+    from rag.retrieval import get_retriever
+
+    engine = get_retriever(settings)
+    question = "When did Russia leave Kherson?"
+    vector = engine.embed_query(question)
+    hits = engine.retrieve(question, 5, None, vector)
+    passages = select_passages(question, hits, vector, engine.sentence_vectors, settings=settings)
+    minilm = get_relevance_embedder(settings)
+    assert minilm is not None
+    relevance(passages, question, minilm)
+    asked = np.asarray(minilm.get_query_embedding(question))
+    for p in passages:
+        title = p.node.metadata.get("title")
+        cosines = [
+            float(np.asarray(minilm.get_text_embedding(f"{title}. {s.text}" if title else s.text)) @ asked)
+            for s in p.sentences
+        ]
+        assert p.similarity == pytest.approx(max(cosines), abs=1e-5)
+    assert max(p.similarity for p in passages) > settings.min_similarity
+
+
 def test_follow_up_with_evidence_is_answered_never_refused(settings: Settings) -> None:
     """On any CPU: the follow-up gets the model's answer or a labelled extract, citing the passage that says
     who ordered the withdrawal; never "the documents don't say" when that passage is retrieved."""

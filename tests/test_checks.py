@@ -167,6 +167,20 @@ def test_a_number_must_count_what_the_passage_counts_with_it() -> None:
     assert support("2,000 people ran in Kyiv.", run, "How many people ran in Kyiv?") > 0.5
 
 
+def test_a_weekday_its_date_does_not_fall_on_is_unsupported() -> None:
+    """A passage that says the withdrawal ended "on Friday [11 November 2022]" and was ordered "on Wednesday
+    [9 November 2022]" does not support "on Friday 9 November 2022": the calendar says that day was a Wednesday."""
+    passage = (
+        "It said the withdrawal was completed by 5am on Friday [11 November 2022] morning. "
+        "Russia ordered the withdrawal on Wednesday [9 November 2022]."
+    )
+    question = "When did Russia leave Kherson?"
+    assert support("Russia left Kherson on Friday 9 November 2022.", passage, question) == 0.0
+    assert support("Russia left Kherson on Friday, November 9, 2022.", passage, question) == 0.0
+    assert support("The withdrawal was completed on Friday 11 November 2022.", passage, question) > 0.5
+    assert support("Russia ordered the withdrawal on Wednesday, 9th of November 2022.", passage, question) > 0.5
+
+
 def test_a_marker_used_as_a_noun_becomes_a_citation_of_the_plain_claim() -> None:
     """ "According to [2], …" and "[1] states that …" are read as the claim cited to that passage: dropping
     only the marker would show "According to, Poland …"."""
