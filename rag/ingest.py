@@ -30,7 +30,7 @@ from rag import extracted, lexical, store
 from rag.chunking import chunk_documents, sentence_texts, sentences_of
 from rag.config import DEFAULT_COLLECTION, Settings
 from rag.documents import DocumentError, SourceDoc
-from rag.embedding import get_embedder, model_dir
+from rag.embedding import embed_documents, model_dir
 from rag.errors import RagError
 from rag.loaders import find_files, load_all, load_seeds
 from rag.store import StoreError
@@ -246,7 +246,7 @@ def embed(nodes: list[TextNode], settings: Settings, progress: bool) -> None:
     if not nodes:
         return
     texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
-    vectors = get_embedder(settings).get_text_embedding_batch(texts, show_progress=progress)
+    vectors = embed_documents(settings, texts, progress)
     for node, vector in zip(nodes, vectors):
         node.embedding = vector
 
@@ -257,7 +257,7 @@ def embed_sentences(nodes: list[TextNode], settings: Settings, progress: bool) -
     if not ids:
         return [], []
     texts = [t for n in nodes for t in sentence_texts(n)]
-    return ids, get_embedder(settings).get_text_embedding_batch(texts, show_progress=progress)
+    return ids, embed_documents(settings, texts, progress)
 
 
 def ensure_index(settings: Settings, progress: bool = True) -> None:

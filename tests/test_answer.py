@@ -82,7 +82,7 @@ def test_an_off_topic_question_abstains_before_the_model_on_the_relevance_embedd
 
 def test_the_relevance_signal_is_the_relevance_embedders_cosine_to_the_best_sentence(settings: Settings) -> None:
     from rag.embedding import get_relevance_embedder
-    from rag.evidence import relevance, select_passages
+    from rag.evidence import select_passages
     from rag.retrieval import get_retriever
 
     engine = get_retriever(settings)
@@ -92,7 +92,7 @@ def test_the_relevance_signal_is_the_relevance_embedders_cosine_to_the_best_sent
     passages = select_passages(question, hits, vector, engine.sentence_vectors, settings=settings)
     minilm = get_relevance_embedder(settings)
     assert minilm is not None
-    relevance(passages, question, minilm)
+    engine.score_relevance(passages, question)
     asked = np.asarray(minilm.get_query_embedding(question))
     for p in passages:
         title = p.node.metadata.get("title")

@@ -54,6 +54,30 @@ def small_index(small_seeds: Path, tmp_path: Path) -> tuple[Settings, IngestRepo
     return settings, report
 
 
+def test_vectors_are_cached_per_text_so_a_second_index_embeds_nothing(
+    small_seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from rag import embedding
+
+    first = settings_for(small_seeds, tmp_path / "first", cache_dir=tmp_path / "cache")
+    ingest(first, progress=False)
+    assert (tmp_path / "cache" / "embeddings" / f"{first.embed_model}.sqlite").is_file()
+
+    def refuse(settings: Settings) -> None:
+        raise AssertionError("a cached text was embedded again")
+
+    monkeypatch.setattr(embedding, "get_embedder", refuse)
+    second = settings_for(small_seeds, tmp_path / "second", cache_dir=tmp_path / "cache")
+    report = ingest(second, progress=False)
+    assert report.added == report.chunks > 0
+    vectors = [open_collection(s).get(include=["embeddings"]) for s in (first, second)]  # type: ignore[union-attr]
+    by_id = [dict(zip(v["ids"], v["embeddings"])) for v in vectors]
+    assert by_id[0].keys() == by_id[1].keys()
+    assert all(np.allclose(by_id[0][i], by_id[1][i]) for i in by_id[0])
+
+
 # --- the session index built from the real seeds ----------------------------------------------------------
 
 
