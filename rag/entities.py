@@ -71,9 +71,21 @@ def entities(text: str) -> tuple[tuple[str, str], ...]:
     return tuple((ent.label_, ent.text) for ent in doc.ents)
 
 
+# A length of time ("at least a week", "nearly eight years"): spaCy calls it a DATE, but it does not say when.
+DURATION = re.compile(
+    r"^(?:(?:for|at least|about|nearly|almost|around|over|more than|less than|up to|some|only|just)\s+)*"
+    r"(?:a|an|a few|several|many|the|\d+|one|two|three|four|five|six|seven|eight|nine|ten|twelve)?\s*"
+    r"(?:hours?|days?|weeks?|months?|years?|decades?)$",
+    re.I,
+)
+
+
 def fillers(text: str, slot: str) -> set[str]:
-    """The things in `text` that could fill the slot: entity texts of the slot's types, or pattern hits."""
+    """The things in `text` that could fill the slot: entity texts of the slot's types, or pattern hits. A
+    duration is no date ("when?" is not answered by "at least a week")."""
     found = {name.lower() for label, name in entities(text) if label in SLOT_LABELS.get(slot, ())}
+    if slot == "date":
+        found = {f for f in found if not DURATION.match(f)}
     pattern = SLOT_PATTERNS.get(slot)
     if pattern and slot != "person":
         found |= {m.group(0).lower() for m in pattern.finditer(text)}

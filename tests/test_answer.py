@@ -65,14 +65,11 @@ def test_unanswerable_question_abstains(settings: Settings) -> None:
 
 
 @pytest.mark.parametrize("question", ["What is the capital of Australia?", "How tall is Mount Everest?"])
-def test_an_off_topic_question_abstains_before_the_model_on_the_relevance_embedder(
-    settings: Settings, question: str
-) -> None:
-    """Retrieval uses nomic, whose similarities do not tell off-topic questions apart; the guard measures them
-    with MiniLM (Settings.relevance_model): the model is never asked and no passage is cited."""
+def test_an_off_topic_question_abstains_before_the_model(settings: Settings, question: str) -> None:
+    """The relevance guard (Settings.min_similarity, on the relevance embedder's similarities): the model is
+    never asked and no passage is cited."""
     from rag.answer import Token, stream_answer
 
-    assert settings.relevance_model != settings.embed_model
     events = list(stream_answer(question, settings=settings))
     done = events[-1].answer
     assert not any(isinstance(e, Token) for e in events)
@@ -80,28 +77,36 @@ def test_an_off_topic_question_abstains_before_the_model_on_the_relevance_embedd
     assert done.features["similarity"] < settings.min_similarity
 
 
-def test_the_relevance_signal_is_the_relevance_embedders_cosine_to_the_best_sentence(settings: Settings) -> None:
+def test_with_the_nomic_embedder_relevance_is_measured_by_minilm(small_seeds, tmp_path) -> None:
+    """nomic's similarities do not separate off-topic questions; the decision's relevance signal is MiniLM's
+    cosine between the question and each passage's best sentence (embedded with its post title)."""
     from rag.embedding import get_relevance_embedder
     from rag.evidence import select_passages
+    from rag.ingest import ingest
     from rag.retrieval import get_retriever
 
-    engine = get_retriever(settings)
-    question = "When did Russia leave Kherson?"
-    vector = engine.embed_query(question)
-    hits = engine.retrieve(question, 5, None, vector)
-    passages = select_passages(question, hits, vector, engine.sentence_vectors, settings=settings)
-    minilm = get_relevance_embedder(settings)
-    assert minilm is not None
-    engine.score_relevance(passages, question)
-    asked = np.asarray(minilm.get_query_embedding(question))
-    for p in passages:
-        title = p.node.metadata.get("title")
-        cosines = [
-            float(np.asarray(minilm.get_text_embedding(f"{title}. {s.text}" if title else s.text)) @ asked)
-            for s in p.sentences
-        ]
-        assert p.similarity == pytest.approx(max(cosines), abs=1e-5)
-    assert max(p.similarity for p in passages) > settings.min_similarity
+    nomic = Settings(
+        seeds_dir=small_seeds, index_dir=tmp_path / "index", embed_model="nomic-embed-text-v1.5", chroma_url=None
+    )
+    ingest(nomic, progress=False)
+    engine = get_retriever(nomic)
+    for question, on_topic in [("How many HIMARS rockets hit the Kakhovka dam?", True), (OFF_TOPIC, False)]:
+        vector = engine.embed_query(question)
+        hits = engine.retrieve(question, 5, "hybrid+rerank", vector)
+        passages = select_passages(question, hits, vector, engine.sentence_vectors, settings=nomic)
+        engine.score_relevance(passages, question)
+        minilm = get_relevance_embedder(nomic)
+        assert minilm is not None and len(vector) == 768
+        asked = np.asarray(minilm.get_query_embedding(question))
+        for p in passages:
+            title = p.node.metadata.get("title")
+            texts = [f"{title}. {s.text}" if title else s.text for s in p.sentences]
+            best = max(float(np.asarray(minilm.get_text_embedding(t)) @ asked) for t in texts)
+            assert p.similarity == pytest.approx(best, abs=1e-5)
+        assert (max(p.similarity for p in passages) >= nomic.min_similarity) == on_topic
+
+
+OFF_TOPIC = "What is the capital of Australia?"
 
 
 def test_follow_up_with_evidence_is_answered_never_refused(settings: Settings) -> None:

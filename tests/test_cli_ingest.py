@@ -294,11 +294,11 @@ def test_a_second_ingest_waits_its_turn_and_a_killed_ingest_is_repaired_by_the_n
     before = store.live_name(settings)
     full = store.count(settings, store.open_collection(settings))
 
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # without the vector cache, so that it embeds long enough to be interrupted
         [str(BIN / "rag"), *args, "--rebuild"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env={**os.environ, **env},
+        env={**os.environ, **env, "RAG_EMBED_CACHE": "false"},
     )
     try:
         deadline = time.monotonic() + 120

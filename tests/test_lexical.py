@@ -64,7 +64,7 @@ def test_a_retriever_starts_without_loading_chunks_or_sentence_vectors(index_set
     engine.prefetch([h.node for h in hits])
     assert set(engine._sentence_vectors) == {h.node.node_id for h in hits}  # the hits' vectors, fetched
     for hit in hits:
-        assert engine.sentence_vectors(hit.node).shape[1] == 384
+        assert engine.sentence_vectors(hit.node).shape[1] == len(engine.embed_query("a question"))
 
 
 def snapshots(settings: Settings) -> list[Path]:
