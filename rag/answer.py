@@ -24,7 +24,7 @@ from llama_index.core.schema import NodeWithScore
 
 from rag.citations import Checked, check
 from rag.config import Settings, get_settings
-from rag.decision import answer_features, evidence_features, probability, slot_scores
+from rag.decision import answer_features, evidence_features, probability, slot_scores, weights_path
 from rag.errors import RagError
 from rag.evidence import Passage, resolve_relative_dates, select_passages
 from rag.llm import LLMError, get_llm, stream_chat, turns_for
@@ -151,7 +151,8 @@ def stream_answer(
 
     engine.score_relevance(passages, query)  # the decision is fitted on MiniLM's similarities
     result.features = evidence_features(asked, passages, settings.typo_similarity)
-    result.confidence = result.evidence_confidence = probability(result.features, "pre")
+    fitted = weights_path(settings.embed_model)
+    result.confidence = result.evidence_confidence = probability(result.features, "pre", fitted)
 
     off_topic = result.features["similarity"] < settings.min_similarity
     if not passages or off_topic or result.confidence < settings.gate_threshold:
@@ -182,7 +183,7 @@ def stream_answer(
     claims = [claim_context(p) for p in passages]
     checked = check(question, text, passages, claims, settings, earlier or "") if text.strip() else None
     result.features |= answer_features(checked, asked)
-    result.confidence = probability(result.features, "post")
+    result.confidence = probability(result.features, "post", fitted)
     finish(result, checked, asked, passages, settings, analyse(earlier) if earlier else None)
     result.timings["total_ms"] = ms(started)
     yield Done(result)

@@ -11,8 +11,9 @@ Signals (all in [0, 1]):
 Two logistic models turn them into P(the documents answer this question): `pre` on the evidence alone
 (below `Settings.gate_threshold` the model is not even asked) and `post` on everything (below
 `Settings.answer_threshold` the answer becomes an abstention that shows the closest evidence).
-Their weights are fitted on the gold set's dev split by `rag eval calibrate` and stored in
-decision.json beside this file; the thresholds are settings.
+Their weights are fitted on the gold set's dev split by `rag eval calibrate` and stored beside this file:
+decision.json for the default embedder, decision-<embed model>.json for another (its passages differ, so do
+the signals' distributions); the thresholds are settings.
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ if TYPE_CHECKING:
     from rag.evidence import Passage
 
 WEIGHTS_PATH = Path(__file__).with_name("decision.json")
+
+
+def weights_path(embed_model: str) -> Path:
+    """The fitted decision for passages found with `embed_model`: its own file if there is one."""
+    own = WEIGHTS_PATH.with_name(f"decision-{embed_model}.json")
+    return own if own.is_file() else WEIGHTS_PATH
+
+
 EVIDENCE_FEATURES = ("similarity", "coverage", "missing", "slot", "slot_typed")
 ANSWER_FEATURES = ("declined", "supported", "cited", "answer_slot", "extractive_only")
 

@@ -274,6 +274,17 @@ def test_the_fitted_decision_uses_every_signal_and_more_evidence_raises_confiden
     assert 0.0 <= probability(weak, "pre") < probability(strong, "pre") <= 1.0
 
 
+def test_each_embedder_gets_its_own_fitted_decision_when_there_is_one() -> None:
+    from rag.decision import weights_path
+
+    assert weights_path("all-MiniLM-L6-v2") == WEIGHTS_PATH
+    nomic = weights_path("nomic-embed-text-v1.5")
+    assert nomic != WEIGHTS_PATH and nomic.name == "decision-nomic-embed-text-v1.5.json"
+    fitted = json.loads(nomic.read_text(encoding="utf-8"))
+    assert set(fitted["post"]["weights"]) == set(EVIDENCE_FEATURES) | set(ANSWER_FEATURES)
+    assert weights_path("an-embedder-without-its-own-fit") == WEIGHTS_PATH
+
+
 def test_an_unshown_answer_becomes_an_extract_only_if_the_evidence_holds_the_kind_of_thing_asked() -> None:
     from rag.answer import Answer, finish
     from rag.config import Settings

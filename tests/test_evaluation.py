@@ -180,3 +180,18 @@ def test_eval_package_has_no_import_cycle_with_the_cli():
 
     code = "import sys, rag.evaluation.cli; assert 'rag.cli' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("model", "records"),
+    [("all-MiniLM-L6-v2", "calibration-replay.json"), ("nomic-embed-text-v1.5", "calibration-replay-nomic.json")],
+)
+def test_calibrate_fits_on_dev_records_only_and_plots_reliability(tmp_path: Path, model: str, records: str) -> None:
+    """The real records of each embedder; --no-write leaves rag/decision*.json as they are."""
+    result = run_cli(
+        "eval", "calibrate", "--records", str(REPO / "eval" / "reports" / records), "--out", str(tmp_path),
+        "--no-write", env={"RAG_EMBED_MODEL": model},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "dev records:" in result.stdout and "out-of-fold dev AUC" in result.stdout
+    assert (tmp_path / "calibration.png").stat().st_size > 1000

@@ -26,7 +26,7 @@ REGULARISATION = 1.0  # sklearn's C: the dev split is small, keep the weights mo
 MIN_GATE_RECALL = 0.97  # the gate may drop at most 3% of dev's answerable questions before the model
 
 
-def calibrate(records_path: Path, out_dir: Path, write: bool = True) -> Iterator[str]:
+def calibrate(records_path: Path, out_dir: Path, write: bool = True, target: Path = WEIGHTS_PATH) -> Iterator[str]:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
@@ -68,8 +68,8 @@ def calibrate(records_path: Path, out_dir: Path, write: bool = True) -> Iterator
         yield f"  most accurate answer/abstain threshold on dev: {best:.2f}"
         fitted[stage]["reliability_dev_out_of_fold"] = reliability(oof.tolist(), y.tolist())
     if write:
-        WEIGHTS_PATH.write_text(json.dumps(fitted, indent=1) + "\n", encoding="utf-8")
-        yield f"\nwrote {WEIGHTS_PATH}"
+        target.write_text(json.dumps(fitted, indent=1) + "\n", encoding="utf-8")
+        yield f"\nwrote {target}"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "calibration.png"
     draw_reliability({"dev (out of fold)": fitted["post"]["reliability_dev_out_of_fold"]}, path)

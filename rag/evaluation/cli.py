@@ -113,11 +113,22 @@ def answers(
     help="An answers report of the dev split run with RAG_GATE_THRESHOLD=0 (every question reaches the model).",
 )
 @out_option
-@click.option("--write/--no-write", default=True, show_default=True, help="Write the fitted weights into rag/.")
+@click.option(
+    "--write/--no-write",
+    default=True,
+    show_default=True,
+    help="Write the fitted weights into rag/: decision.json, or decision-<RAG_EMBED_MODEL>.json for another embedder.",
+)
+@click.pass_context
 @fail_cleanly
-def calibrate(records: Path, out: Path, write: bool) -> None:
+def calibrate(ctx: click.Context, records: Path, out: Path, write: bool) -> None:
     """Fit the answer-or-abstain decision on the dev records only; report the trade-off and a reliability plot."""
+    from rag.config import Settings
+    from rag.decision import WEIGHTS_PATH
     from rag.evaluation.calibration import calibrate as fit
 
-    for line in fit(records, out, write):
+    model = get_settings(**(ctx.obj or {})).embed_model
+    default = Settings.model_fields["embed_model"].default
+    target = WEIGHTS_PATH if model == default else WEIGHTS_PATH.with_name(f"decision-{model}.json")
+    for line in fit(records, out, write, target):
         click.echo(line)
