@@ -22,7 +22,7 @@ from llama_index.core.utils import globals_helper
 
 from rag.config import Settings
 from rag.entities import fillers, names
-from rag.evidence import Passage
+from rag.evidence import MONTHS, WEEKDAYS, Passage
 from rag.question import analyse
 from rag.terms import close, key_terms, numbers
 
@@ -158,22 +158,20 @@ WEEKDAY_DATE = re.compile(
     r",?\s+(?P<year>\d{4})\b",
     re.I,
 )
-WEEKDAYS = ("mon", "tues", "wednes", "thurs", "fri", "satur", "sun")
-MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def misdated(sentence: str) -> bool:
     """Does the sentence name a weekday that its own date does not fall on ("Friday 9 November 2022", a
     Wednesday)? The calendar, not the passage, says it is wrong."""
     for m in WEEKDAY_DATE.finditer(sentence):
-        month = (m["month"] or m["month2"]).lower()
-        if month[:3] not in MONTHS or len(month) < 3:
+        month = MONTHS.get((m["month"] or m["month2"])[:3].lower())
+        if month is None:
             continue
         try:
-            day = date(int(m["year"]), MONTHS.index(month[:3]) + 1, int(m["day"] or m["day2"]))
+            day = date(int(m["year"]), month, int(m["day"] or m["day2"]))
         except ValueError:
             return True  # "31 November"
-        if WEEKDAYS[day.weekday()] != m["weekday"].lower():
+        if WEEKDAYS[day.weekday()] != f"{m['weekday'].lower()}day":
             return True
     return False
 

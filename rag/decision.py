@@ -37,9 +37,14 @@ if TYPE_CHECKING:
 WEIGHTS_PATH = Path(__file__).with_name("decision.json")
 
 
+def own_weights_path(embed_model: str) -> Path:
+    """Where a decision fitted on passages found with `embed_model` (not the default embedder) is kept."""
+    return WEIGHTS_PATH.with_name(f"decision-{embed_model}.json")
+
+
 def weights_path(embed_model: str) -> Path:
     """The fitted decision for passages found with `embed_model`: its own file if there is one."""
-    own = WEIGHTS_PATH.with_name(f"decision-{embed_model}.json")
+    own = own_weights_path(embed_model)
     return own if own.is_file() else WEIGHTS_PATH
 
 

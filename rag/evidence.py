@@ -25,6 +25,9 @@ from rag.terms import key_terms
 
 T = TypeVar("T")
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+MONTHS = {  # a month name's first three letters -> its number
+    m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)
+}
 RELATIVE = re.compile(
     r"\b(?:(last|on|this|next)\s+)?(monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
     r"|\b(today|yesterday|tonight|last week|last month)\b",

@@ -25,7 +25,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from rag.chunking import sentence_texts, sentences_of
 from rag.config import Settings
 from rag.embedding import get_query_embedder, get_relevance_embedder
-from rag.evidence import Passage
+from rag.evidence import MONTHS, Passage
 from rag.lexical import LexicalRetriever, open_snapshot
 from rag.limits import MAX_K, MAX_QUESTION_CHARS, RetrievalError, check_k, check_question  # noqa: F401 (API)
 from rag.store import (
@@ -42,9 +42,6 @@ from rag.store import (
 RETRIEVERS = ("dense", "bm25", "hybrid", "hybrid+rerank")
 CANDIDATES = 20  # per retriever, before fusion
 RRF_K = 60  # the usual reciprocal-rank-fusion constant
-MONTHS = {
-    m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)
-}
 DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([a-z]{3})[a-z]*\.?(?:,?\s+(\d{4}))?", re.I)
 MONTH_DAY = re.compile(r"\b([a-z]{3})[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s+(\d{4}))?", re.I)
 

@@ -124,11 +124,11 @@ def answers(
 def calibrate(ctx: click.Context, records: Path, out: Path, write: bool) -> None:
     """Fit the answer-or-abstain decision on the dev records only; report the trade-off and a reliability plot."""
     from rag.config import Settings
-    from rag.decision import WEIGHTS_PATH
+    from rag.decision import WEIGHTS_PATH, own_weights_path
     from rag.evaluation.calibration import calibrate as fit
 
     model = get_settings(**(ctx.obj or {})).embed_model
     default = Settings.model_fields["embed_model"].default
-    target = WEIGHTS_PATH if model == default else WEIGHTS_PATH.with_name(f"decision-{model}.json")
+    target = WEIGHTS_PATH if model == default else own_weights_path(model)
     for line in fit(records, out, write, target):
         click.echo(line)
