@@ -316,7 +316,7 @@ def claim_context(passage: Passage) -> str:
     """How the claim check reads a passage: its text with dates resolved and its date label, no title."""
     meta = passage.node.metadata
     text = resolve_relative_dates(passage.text, meta.get("date"))
-    return f"{text} ({meta['when']})" if meta.get("when") else text
+    return f"{text}\n({meta['when']})" if meta.get("when") else text
 
 
 def context(passage: Passage) -> str:

@@ -13,6 +13,7 @@ A "Yes" to a yes/no or leading question stands only if the cited passages state 
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -102,6 +103,8 @@ def support(
         return 0.0  # "50 points" where the passage's 50 counts countries (and its points are 10)
     if misdated(sentence):
         return 0.0  # "Friday 9 November 2022": two dates of a passage blended into one no passage can state
+    if mistimed(sentence, context, given):
+        return 0.0  # "left on Wednesday" where the passage's Wednesday is the order and its leaving is Friday
     if says(NEGATION, sentence) and not says(NEGATION, context):
         return 0.0  # the polarity conflicts
     have = key_terms(context)
@@ -174,6 +177,64 @@ def misdated(sentence: str) -> bool:
         if WEEKDAYS[day.weekday()] != f"{m['weekday'].lower()}day":
             return True
     return False
+
+
+MONTH = "|".join([*calendar.month_name[1:], *MONTHS])  # full names first: "November", not "Nov" + "ember"
+DAY_MONTH = re.compile(
+    rf"\b(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month>{MONTH})\b"
+    rf"|\b(?P<month2>{MONTH})\.?\s+(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?\b",
+    re.I,
+)
+WEEKDAY = re.compile(rf"\b({'|'.join(WEEKDAYS)})\b", re.I)
+DAY_TERMS = key_terms(" ".join([*WEEKDAYS, *calendar.month_name[1:], *MONTHS]))  # what only names a day
+
+
+def days(text: str) -> frozenset[object]:
+    """The days a text names: (month, day) pairs and weekdays ("Wednesday [9 November 2022]" gives both)."""
+    out: set[object] = {m.group(1).lower() for m in WEEKDAY.finditer(text)}
+    for m in DAY_MONTH.finditer(text):
+        month = MONTHS.get((m["month"] or m["month2"])[:3].lower())
+        if month is not None and 1 <= int(m["day"] or m["day2"]) <= 31:
+            out.add((month, int(m["day"] or m["day2"])))
+    return frozenset(out)
+
+
+def mistimed(sentence: str, context: str, given: str) -> bool:
+    """Does the sentence put its event on a day the passage gives only to other things? Its event is its
+    words and the question's beyond names and dates ("left", "leave"). The day is mistimed if the passage
+    dates sentences that say the event, never with this day; or if the passage never says the event and
+    gives this day to something else ("announced on Wednesday it would withdraw" does not make "left on
+    Wednesday"). A passage that says the event undated may date it by its neighbours; a date label (a line
+    with no other words) gives its day to nothing in particular."""
+    claimed = days(sentence) - days(given)
+    if not claimed:
+        return False
+    event = (key_terms(sentence) | key_terms(given)) - name_terms(sentence) - name_terms(given)
+    event = frozenset(t for t in event if not t[0].isdigit() and t not in DAY_TERMS)
+    if not event:
+        return False
+    bound: set[object] = set()
+    stated: set[object] = set()
+    said = False
+    for line in context.splitlines():
+        for part in globals_helper.punkt_tokenizer.tokenize(line):
+            have = key_terms(part)
+            saying = any(related(t, have) for t in event)
+            said = said or saying
+            on = days(part)
+            if not on or not {t for t in have if not t[0].isdigit()} - DAY_TERMS:
+                continue
+            stated |= on
+            if saying:
+                bound |= on
+    if claimed & bound:
+        return False
+    return bool(bound) or (not said and bool(claimed & stated))
+
+
+def related(term: str, have: frozenset[str]) -> bool:
+    """Is `term` in `have` as another form of the word: "silent" for "silence", "withdrew" for "withdraw"."""
+    return any(t[:5] == term[:5] if len(term) >= 5 else t == term for t in have)
 
 
 def claimed_names(sentence: str, question: str, settings: Settings) -> list[str]:

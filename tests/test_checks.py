@@ -181,6 +181,25 @@ def test_a_weekday_its_date_does_not_fall_on_is_unsupported() -> None:
     assert support("Russia ordered the withdrawal on Wednesday, 9th of November 2022.", passage, question) > 0.5
 
 
+def test_a_day_the_passage_gives_to_another_event_is_unsupported() -> None:
+    """The passage orders the withdrawal on Wednesday and has the soldiers gone on Friday: "left on Wednesday"
+    takes the order's day, though every word of it is in the passage. A day the passage gives only in its date
+    label (a line of its own) binds to nothing and may still date the answer."""
+    passage = (
+        "Russia announced on Wednesday [9 November 2022] it would withdraw from the west bank. "
+        "The ministry said on Friday [11 November 2022] there was not a single soldier left on the western side, "
+        "on the left bank."
+    )
+    question = "When did Russia leave Kherson?"
+    assert support("Russia left Kherson on Wednesday [9 November 2022].", passage, question) == 0.0
+    assert support("Russia left on 9 November.", passage, question) == 0.0
+    assert support("Russia left Kherson on Friday [11 November 2022].", passage, question) > 0.5
+    assert support("Russia announced its withdrawal on Wednesday, November 9.", passage, question) > 0.5
+    assert support("Russia withdrew on Wednesday [9 November 2022].", passage, question) > 0.5  # "withdraw"
+    silence = "A two-minute silence will be held at 11am.\n(Friday 11 November 2022)"
+    assert support("The silence was held at 11am on Friday 11 November 2022.", silence, "When was the silence?") > 0.5
+
+
 def test_a_marker_used_as_a_noun_becomes_a_citation_of_the_plain_claim() -> None:
     """ "According to [2], …" and "[1] states that …" are read as the claim cited to that passage: dropping
     only the marker would show "According to, Poland …"."""
