@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.citations import MARKER
-from rag.entities import new_fillers
+from rag.entities import irregular_forms, new_fillers
 from rag.errors import RagError
 from rag.question import TYPED_SLOTS, Question
 from rag.terms import close, key_terms
@@ -88,6 +88,7 @@ def covered(terms: frozenset[str], have: frozenset[str], typo_similarity: float 
     """Share of the question's terms in `have`, a misspelt term counting as found when close to one there."""
     if not terms:
         return 1.0
+    have = have | lemmas(have)
     return sum(1 for t in terms if close(t, have, typo_similarity)) / len(terms)
 
 
@@ -125,3 +126,9 @@ def probability(features: dict[str, float], stage: str, path: Path = WEIGHTS_PAT
     model = weights(path)[stage]
     z = model["bias"] + sum(w * features.get(name, 0.0) for name, w in model["weights"].items())
     return 1 / (1 + math.exp(-z))
+
+
+def lemmas(stems: frozenset[str]) -> frozenset[str]:
+    """The stems of the lemmas of irregular forms among `stems` ("left" -> "leav", "fled" -> "flee")."""
+    forms = irregular_forms()
+    return frozenset().union(*(key_terms(forms[s]) for s in stems if s in forms))

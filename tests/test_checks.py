@@ -266,6 +266,15 @@ def test_a_misspelt_question_term_still_counts_as_covered() -> None:
     assert covered(key_terms("population of Kryvyi Rih"), have) == 0.0
 
 
+def test_an_irregular_form_covers_its_lemma() -> None:
+    """ "leave" is covered by a passage that says "left", "withdraw" by "withdrew": a stemmer alone cannot tell
+    (spaCy's lemma exceptions can)."""
+    have = key_terms("Not a single soldier was left on the western side; the troops withdrew.")
+    assert covered(key_terms("When did the troops leave?"), have) == 1.0
+    assert covered(key_terms("When did they withdraw?"), have) == 1.0
+    assert covered(key_terms("When did the troops flee?"), have) == 0.5
+
+
 def test_the_slot_signal_needs_a_filler_the_question_did_not_bring() -> None:
     asked = analyse("How many people died in the strike on 6 November?")
     only_echo = passage("A strike on 6 November hit the village, officials said.")
