@@ -263,7 +263,14 @@ def embed_sentences(nodes: list[TextNode], settings: Settings, progress: bool) -
 def ensure_index(settings: Settings, progress: bool = True) -> None:
     """Build the default collection from the seeds on first use (any command that needs it calls this);
     another collection must have been filled with `rag ingest PATH --collection NAME`."""
-    collection = store.open_collection(settings)
+    try:
+        collection = store.open_collection(settings)
+    except store.OtherEmbedder:
+        if settings.collection != DEFAULT_COLLECTION:
+            raise  # its documents may be anywhere: the user rebuilds it
+        log.warning("the seeds' index was built with another embedding model: rebuilding it")
+        log.warning("index ready: %s", ingest(settings, rebuild=True, progress=progress).summary())
+        return
     if collection is None or store.count(settings, collection) == 0:
         if settings.collection != DEFAULT_COLLECTION:
             raise StoreError(

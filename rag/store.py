@@ -45,6 +45,10 @@ class StoreError(RagError):
     """The index cannot be used; the message says what to do."""
 
 
+class OtherEmbedder(StoreError):
+    """The index was built with another embedding model than the one configured."""
+
+
 def where(settings: Settings) -> str:
     return f"the Chroma server at {settings.chroma_url}" if settings.chroma_url else f"{settings.index_dir}"
 
@@ -170,7 +174,7 @@ def open_collection(settings: Settings, create: bool = False, name: str | None =
             return None
     built_with = (collection.metadata or {}).get("embed_model")
     if built_with != settings.embed_model:
-        raise StoreError(
+        raise OtherEmbedder(
             f"the index was built with embedding model {built_with!r} but {settings.embed_model!r} is "
             "configured; run `rag ingest --rebuild`"
         )

@@ -369,3 +369,25 @@ def test_a_chroma_server_that_goes_away_is_one_clear_error_and_works_again_after
         assert ingest(settings, progress=False).added == 0  # nothing was lost
     finally:
         stop(proc)
+
+
+def test_the_seeds_index_of_another_embedder_is_rebuilt_on_first_use(small_seeds: Path, tmp_path: Path) -> None:
+    """After an upgrade that changes the default embedder, `rag serve` / `ask` rebuild the seeds' index (the
+    seeds are in the repo: nothing is lost); a collection of the user's own files is never rebuilt behind
+    their back: it asks for `rag ingest --rebuild`."""
+    from rag.ingest import ensure_index
+
+    settings = settings_for(small_seeds, tmp_path / "index")
+    old = settings.model_copy(update={"embed_model": "all-MiniLM-L6-v2"})
+    other = settings.model_copy(update={"embed_model": "nomic-embed-text-v1.5"})
+    for before, now in ((old, other), (other, old)):
+        ingest(before, progress=False)
+        ensure_index(now, progress=False)
+        collection = open_collection(now)
+        assert collection is not None and collection.metadata["embed_model"] == now.embed_model
+        assert set(stored(now)) == expected_ids(small_seeds, now)
+
+    papers = old.model_copy(update={"collection": "papers"})
+    ingest(papers, progress=False, paths=[small_seeds / F004])
+    with pytest.raises(StoreError, match="--rebuild"):
+        ensure_index(papers.model_copy(update={"embed_model": other.embed_model}), progress=False)
