@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     # a rebuild or a second index of the same text embeds nothing again; false embeds everything afresh.
     embed_cache: bool = True
     # The decision's relevance signal (rag.decision's `similarity`, and `min_similarity` below) is measured with
-    # this model, on which rag/decision.json is fitted, whatever the retrieval embedder. nomic's similarities
+    # this model, on which the decisions are fitted, whatever the retrieval embedder. nomic's similarities
     # sit in one narrow, high band
     # (off-topic questions such as "What is the capital of Australia?" 0.48-0.62, answerable ones from 0.55);
     # MiniLM's tell them apart (off-topic 0.09-0.23, answerable dev questions from 0.24).

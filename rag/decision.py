@@ -12,8 +12,8 @@ Two logistic models turn them into P(the documents answer this question): `pre` 
 (below `Settings.gate_threshold` the model is not even asked) and `post` on everything (below
 `Settings.answer_threshold` the answer becomes an abstention that shows the closest evidence).
 Their weights are fitted on the gold set's dev split by `rag eval calibrate` and stored beside this file:
-decision.json for the default embedder, decision-<embed model>.json for another (its passages differ, so do
-the signals' distributions); the thresholds are settings.
+decision-<embed model>.json, one per embedder (its passages differ, so do the signals' distributions); the
+thresholds are settings.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.citations import MARKER
+from rag.config import Settings
 from rag.entities import irregular_forms, new_fillers
 from rag.errors import RagError
 from rag.question import TYPED_SLOTS, Question
@@ -34,16 +35,17 @@ if TYPE_CHECKING:
     from rag.citations import Checked
     from rag.evidence import Passage
 
-WEIGHTS_PATH = Path(__file__).with_name("decision.json")
-
 
 def own_weights_path(embed_model: str) -> Path:
-    """Where a decision fitted on passages found with `embed_model` (not the default embedder) is kept."""
-    return WEIGHTS_PATH.with_name(f"decision-{embed_model}.json")
+    """Where the decision fitted on passages found with `embed_model` is kept."""
+    return Path(__file__).with_name(f"decision-{embed_model}.json")
+
+
+WEIGHTS_PATH = own_weights_path(Settings.model_fields["embed_model"].default)  # the default embedder's
 
 
 def weights_path(embed_model: str) -> Path:
-    """The fitted decision for passages found with `embed_model`: its own file if there is one."""
+    """The fitted decision for passages found with `embed_model`: its own file, else the default embedder's."""
     own = own_weights_path(embed_model)
     return own if own.is_file() else WEIGHTS_PATH
 
@@ -96,7 +98,7 @@ def answer_features(checked: Checked | None, question: Question) -> dict[str, fl
     """`answer_slot`: the checked answer states a filler of the slot asked (a number for "how many"…) that
     its cited passages hold, and that the question did not bring itself."""
     if checked is None:  # the model failed: only the evidence speaks
-        return {"declined": 0.0, "supported": 0.0, "cited": 0.0, "answer_slot": 0.0, "extractive_only": 1.0}
+        return dict.fromkeys(ANSWER_FEATURES, 0.0) | {"extractive_only": 1.0}
     total = checked.sentences or 1
     cited = " ".join(p.text for p in checked.cited).lower()
     if question.slot in TYPED_SLOTS:  # the answer's own words: its "[1]" markers are not a number stated

@@ -10,6 +10,7 @@ import pytest
 from llama_index.core.schema import TextNode
 
 from rag.citations import check, support
+from rag.config import Settings
 from rag.decision import (
     ANSWER_FEATURES,
     EVIDENCE_FEATURES,
@@ -305,10 +306,10 @@ def test_the_fitted_decision_uses_every_signal_and_more_evidence_raises_confiden
 def test_each_embedder_gets_its_own_fitted_decision_when_there_is_one() -> None:
     from rag.decision import weights_path
 
-    assert weights_path("all-MiniLM-L6-v2") == WEIGHTS_PATH
-    nomic = weights_path("nomic-embed-text-v1.5")
-    assert nomic != WEIGHTS_PATH and nomic.name == "decision-nomic-embed-text-v1.5.json"
-    fitted = json.loads(nomic.read_text(encoding="utf-8"))
+    minilm = weights_path("all-MiniLM-L6-v2")
+    assert minilm != WEIGHTS_PATH and minilm.name == "decision-all-MiniLM-L6-v2.json"
+    assert weights_path(Settings().embed_model) == WEIGHTS_PATH
+    fitted = json.loads(minilm.read_text(encoding="utf-8"))
     assert set(fitted["post"]["weights"]) == set(EVIDENCE_FEATURES) | set(ANSWER_FEATURES)
     assert weights_path("an-embedder-without-its-own-fit") == WEIGHTS_PATH
 

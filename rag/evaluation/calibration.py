@@ -6,7 +6,7 @@ label being "the documents answer this question" (not should_abstain):
 - `pre`, on the evidence signals alone: it gates the model call;
 - `post`, on evidence and answer signals: it makes the final decision.
 Class weights are balanced (answerable questions outnumber unanswerable ones). The weights go to
-rag/decision.json; the thresholds are settings, and this reports the dev trade-off to choose them,
+rag/decision-<embed model>.json; the thresholds are settings, and this reports the dev trade-off to choose them,
 with 5-fold out-of-fold predictions so the dev numbers are not those of a model that saw the item.
 """
 

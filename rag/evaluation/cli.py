@@ -117,18 +117,16 @@ def answers(
     "--write/--no-write",
     default=True,
     show_default=True,
-    help="Write the fitted weights into rag/: decision.json, or decision-<RAG_EMBED_MODEL>.json for another embedder.",
+    help="Write the fitted weights into rag/decision-<RAG_EMBED_MODEL>.json.",
 )
 @click.pass_context
 @fail_cleanly
 def calibrate(ctx: click.Context, records: Path, out: Path, write: bool) -> None:
     """Fit the answer-or-abstain decision on the dev records only; report the trade-off and a reliability plot."""
-    from rag.config import Settings
-    from rag.decision import WEIGHTS_PATH, own_weights_path
+    from rag.decision import own_weights_path
     from rag.evaluation.calibration import calibrate as fit
 
     model = get_settings(**(ctx.obj or {})).embed_model
-    default = Settings.model_fields["embed_model"].default
-    target = WEIGHTS_PATH if model == default else own_weights_path(model)
+    target = own_weights_path(model)
     for line in fit(records, out, write, target):
         click.echo(line)
