@@ -238,6 +238,15 @@ def answer_dict(item_id: Any, question: str, ans: Any) -> dict[str, Any]:
     }
 
 
+def draft(text: str, begun: bool) -> bool:
+    """The model's raw text as it comes, dimmed, under a label: it is checked only when complete, and the
+    checked answer (or the passages instead) follows it."""
+    if not begun:
+        click.secho("[draft, being checked against the sources]", fg="yellow")
+    click.secho(text, nl=False, dim=True)
+    return True
+
+
 def print_answer(ans: Any, streamed: bool) -> None:
     """After streaming the raw text: the checked answer (if it changed) and its sources."""
     if ans.extractive:
@@ -248,7 +257,9 @@ def print_answer(ans: Any, streamed: bool) -> None:
             click.echo(ans.text)
         click.secho("[no answer in the documents]", fg="yellow")
     else:
-        click.echo(f"\n\n{ans.text}" if streamed else ans.text)
+        if streamed:
+            click.secho("\n\n[checked answer]", fg="green")
+        click.echo(ans.text)
     for c in ans.citations:
         meta = c.as_dict()
         where = " | ".join(str(x) for x in (meta["title"], meta["date"]) if x)
@@ -312,9 +323,10 @@ def ask(
         result = answer(question or "", None, settings, k=k, retriever=retriever)
         click.echo(json.dumps(answer_dict(None, question or "", result), ensure_ascii=False))
         return
+    drafted = False
     for event in stream_answer(question or "", None, settings, k=k, retriever=retriever):
         if isinstance(event, Token):
-            click.echo(event.text, nl=False)
+            drafted = draft(event.text, drafted)
         elif isinstance(event, Done):
             print_answer(event.answer, streamed=bool(event.answer.timings.get("first_token_ms")))
 
@@ -342,9 +354,10 @@ def chat(ctx: click.Context, retriever: str | None, llm: str | None) -> None:
         if not question:
             break
         try:
+            drafted = False
             for event in stream_answer(question, history, settings, retriever=retriever):
                 if isinstance(event, Token):
-                    click.echo(event.text, nl=False)
+                    drafted = draft(event.text, drafted)
                 elif isinstance(event, Done):
                     print_answer(event.answer, streamed=bool(event.answer.timings.get("first_token_ms")))
                     history += [

@@ -212,6 +212,18 @@ def test_relative_dates_are_resolved_against_the_publication_date() -> None:
     assert "today [11 November 2022]" in resolved
 
 
+def test_ask_streams_a_labelled_draft_then_the_checked_answer_or_the_passages(settings: Settings) -> None:
+    """The terminal shows the model's text as it comes, under a "draft" label; what follows is the checked
+    answer or, if the draft failed the check, the passages, labelled as an extract. Either way on any CPU."""
+    done = run_cli("--index-dir", str(settings.index_dir), "ask", "When did Russia leave Kherson?")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.startswith("[draft, being checked against the sources]"), out
+    assert ("[checked answer]" in out) != ("[extracted from the sources:" in out), out
+    final = out.split("[checked answer]" if "[checked answer]" in out else "[extracted from the sources:")[1]
+    assert NOV_11.search(final) and re.search(r"^\[1\] \S+\.txt \[\d+:\d+\]", final, re.M), out
+
+
 def test_ask_json_and_batch_follow_the_schema(settings: Settings, tmp_path) -> None:
     index = ["--index-dir", str(settings.index_dir)]
     done = run_cli(*index, "ask", "When did Russia leave Kherson?", "--json")

@@ -67,3 +67,11 @@ def test_source_cards_escape_document_text() -> None:
     assert not [t for t, _ in tags(html) if t in ("script", "img", "iframe")]
     assert all(not a.get("href", "").startswith(("http", "javascript")) for t, a in tags(html) if t == "a")
     assert "&lt;script&gt;" in html
+
+
+def test_the_streaming_text_is_labelled_an_unchecked_draft() -> None:
+    """What the model writes is shown as it comes, but as a draft: it is checked only when complete, and an
+    unsupported one is replaced by the passages. The final answer carries no such label."""
+    answer = hostile_answer()
+    assert "Draft: being checked against the sources" in render.pending("Russia left Kherson on")
+    assert "Draft" not in render.answer_html(answer, 1)

@@ -38,8 +38,11 @@ def safe(text: str) -> str:
 
 
 def pending(text: str) -> str:
-    """The assistant's message while retrieving or writing (the model's raw text, escaped)."""
-    return f'<div class="answer streaming">{safe(text)}<span class="caret"></span></div>'
+    """The assistant's message while the model writes: its raw text (escaped), labelled a draft, because it is
+    checked against the sources only when complete and may then be replaced by the passages themselves."""
+    badge = '<div class="badges"><span class="badge draft">Draft: being checked against the sources</span></div>'
+    draft = f'<span class="draft-text">{safe(text)}</span><span class="caret"></span>'
+    return f'<div class="answer streaming">{badge}{draft}</div>'
 
 
 def status(text: str) -> str:
