@@ -230,6 +230,8 @@ def finish(
     if usable and not gap and confident:
         result.text = usable.text
         result.citations = [Citation(i, p) for i, p in enumerate(usable.cited, 1)]
+    elif asked.off_the_record:
+        abstain(result, asked, passages, settings)  # asked to leave the sources: what they say is not the answer
     elif result.notice and (strong or result.evidence_confidence >= settings.answer_threshold):
         extract(result, passages, asked, settings.typo_similarity)  # the LLM failed: the passages are all we have
     elif confident and (asked.slot not in TYPED_SLOTS or result.features.get("slot", 0.0) >= settings.extract_slot):

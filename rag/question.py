@@ -59,6 +59,7 @@ LEADING = re.compile(
     r"|(?:please )?make up (?:a )?(?:plausible )?(?:number|figure|answer|name)? ?(?:for )?)",
     re.I,
 )
+OFF_THE_RECORD = re.compile(r"^\W*(?:ignore|(?:please )?make up)\b", re.I)
 # Questions that ask about two things at once, or compare: each part is retrieved on its own.
 PART_SPLIT = re.compile(
     r"\s*(?:,?\s+and (?:what|how|who|when|where|why|did|was|were|is)\b|;|\bcompared (?:to|with)\b|\bversus\b|\bvs\.?\b"
@@ -88,6 +89,12 @@ class Question:
     terms: frozenset[str]  # stemmed content terms, without the words that only name the slot
     parts: tuple[str, ...]  # sub-questions retrieved separately; (core,) for a simple question
     comparative: bool
+
+    @property
+    def off_the_record(self) -> bool:
+        """Does it tell the bot to leave its sources ("ignore the documents and…", "make up a number…"),
+        rather than ask it to confirm a claim it can check?"""
+        return self.leading and bool(OFF_THE_RECORD.search(self.text))
 
     @property
     def per_file(self) -> bool:
