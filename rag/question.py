@@ -51,15 +51,18 @@ SLOTS: list[tuple[str, re.Pattern[str]]] = [  # the one matching earliest in the
                          r"|doesn't)\b|\bconfirm\b|\bisn'?t it true\b|\byes or no\b", re.I)),
 ]  # fmt: skip
 # Openers that try to steer the bot rather than ask: stripped before retrieval, remembered as "leading".
-LEADING = re.compile(
-    r"^\W*(?:(?:please |can you |could you )?(?:just )?confirm (?:for me )?(?:that )?"
-    r"|isn'?t it true (?:that )?|is it true (?:that )?|answer (?:with )?yes or no:?\s*|yes or no:?\s*"
-    r"|ignore (?:the |your |all )?(?:articles?|documents?|sources?|instructions?)\b[^,.:;]*?"
-    r"(?:[,.:;]\s*(?:and )?|\s+and\s+)"
-    r"|(?:please )?make up (?:a )?(?:plausible )?(?:number|figure|answer|name)? ?(?:for )?)",
-    re.I,
+# Some ask it to confirm a claim it can check; others to leave its sources ("off the record").
+CONFIRM = (
+    r"(?:(?:please |can you |could you )?(?:just )?confirm (?:for me )?(?:that )?"
+    r"|isn'?t it true (?:that )?|is it true (?:that )?|answer (?:with )?yes or no:?\s*|yes or no:?\s*)"
 )
-OFF_THE_RECORD = re.compile(r"^\W*(?:ignore|(?:please )?make up)\b", re.I)
+OFF_SOURCES = (
+    r"(?:ignore (?:the |your |all )?(?:articles?|documents?|sources?|instructions?)\b[^,.:;]*?"
+    r"(?:[,.:;]\s*(?:and )?|\s+and\s+)"
+    r"|(?:please )?make up (?:a )?(?:plausible )?(?:number|figure|answer|name)? ?(?:for )?)"
+)
+LEADING = re.compile(rf"^\W*(?:{CONFIRM}|{OFF_SOURCES})", re.I)
+OFF_THE_RECORD = re.compile(rf"^\W*{OFF_SOURCES}", re.I)
 # Questions that ask about two things at once, or compare: each part is retrieved on its own.
 PART_SPLIT = re.compile(
     r"\s*(?:,?\s+and (?:what|how|who|when|where|why|did|was|were|is)\b|;|\bcompared (?:to|with)\b|\bversus\b|\bvs\.?\b"
@@ -94,7 +97,7 @@ class Question:
     def off_the_record(self) -> bool:
         """Does it tell the bot to leave its sources ("ignore the documents and…", "make up a number…"),
         rather than ask it to confirm a claim it can check?"""
-        return self.leading and bool(OFF_THE_RECORD.search(self.text))
+        return bool(OFF_THE_RECORD.match(self.text))
 
     @property
     def per_file(self) -> bool:
