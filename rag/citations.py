@@ -167,11 +167,11 @@ def misdated(sentence: str) -> bool:
     """Does the sentence name a weekday that its own date does not fall on ("Friday 9 November 2022", a
     Wednesday)? The calendar, not the passage, says it is wrong."""
     for m in WEEKDAY_DATE.finditer(sentence):
-        month = MONTHS.get((m["month"] or m["month2"])[:3].lower())
-        if month is None:
+        named = month_day(m)
+        if named is None:
             continue
         try:
-            day = date(int(m["year"]), month, int(m["day"] or m["day2"]))
+            day = date(int(m["year"]), *named)
         except ValueError:
             return True  # "31 November"
         if WEEKDAYS[day.weekday()] != f"{m['weekday'].lower()}day":
@@ -193,10 +193,17 @@ def days(text: str) -> frozenset[object]:
     """The days a text names: (month, day) pairs and weekdays ("Wednesday [9 November 2022]" gives both)."""
     out: set[object] = {m.group(1).lower() for m in WEEKDAY.finditer(text)}
     for m in DAY_MONTH.finditer(text):
-        month = MONTHS.get((m["month"] or m["month2"])[:3].lower())
-        if month is not None and 1 <= int(m["day"] or m["day2"]) <= 31:
-            out.add((month, int(m["day"] or m["day2"])))
+        named = month_day(m)
+        if named is not None and 1 <= named[1] <= 31:
+            out.add(named)
     return frozenset(out)
+
+
+def month_day(m: re.Match[str]) -> tuple[int, int] | None:
+    """(month, day) of a WEEKDAY_DATE or DAY_MONTH match, either order ("9 November", "November 9"); None
+    when its month word is none."""
+    month = MONTHS.get((m["month"] or m["month2"])[:3].lower())
+    return None if month is None else (month, int(m["day"] or m["day2"]))
 
 
 def mistimed(sentence: str, context: str, given: str) -> bool:
