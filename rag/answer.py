@@ -28,7 +28,7 @@ from rag.decision import answer_features, evidence_features, probability, slot_s
 from rag.errors import RagError
 from rag.evidence import Passage, resolve_relative_dates, select_passages
 from rag.llm import LLMError, get_llm, stream_chat, turns_for
-from rag.question import TYPED_SLOTS, Question, analyse
+from rag.question import SLOT_WORDS, TYPED_SLOTS, Question, analyse
 from rag.retrieval import Retriever, check_question, get_retriever
 from rag.terms import close, key_terms
 
@@ -49,6 +49,8 @@ SYSTEM_PROMPT = (
 FOLLOW_UP = re.compile(
     r"^(and|but|so|also|what about|how about)\b|\b(it|its|that|this|they|them|he|she|his|her|those|there)\b", re.I
 )
+
+SLOT_TERMS = key_terms(SLOT_WORDS)  # "which number", "what date": words that name the slot, not the topic
 
 
 @dataclass
@@ -230,6 +232,7 @@ def finish(
     if usable and not gap and confident:
         result.text = usable.text
         result.citations = [Citation(i, p) for i, p in enumerate(usable.cited, 1)]
+        complete_parts(result, asked, passages, settings.typo_similarity)
     elif asked.off_the_record:
         abstain(result, asked, passages, settings)  # asked to leave the sources: what they say is not the answer
     elif result.notice and (strong or result.evidence_confidence >= settings.answer_threshold):
@@ -274,6 +277,32 @@ def shortfall(
     if asked.slot in TYPED_SLOTS and not stated:
         return f"the model's answer did not say {asked.what}; showing the best passages instead"
     return None
+
+
+def complete_parts(result: Answer, asked: Question, passages: list[Passage], typo_similarity: float) -> None:
+    """A checked answer that leaves out a part of a question in several parts ("What did X say in 2022, and
+    what did Y say in 2023?") gets that part's closest uncited passage quoted after it, labelled: a small
+    model often answers the first part only. A part counts as left out when the answer says none of the
+    words that part has and the other parts lack; a passage is its closest when it shares two of those words
+    or more (one, such as "use", is chance)."""
+    if len(asked.parts) < 2:
+        return
+    said = key_terms(result.text)
+    cited = [c.passage for c in result.citations]
+    for part in asked.parts:
+        own = key_terms(part) - key_terms(" ".join(p for p in asked.parts if p != part)) - SLOT_TERMS
+        if not own or any(close(t, said, typo_similarity) for t in own):
+            continue
+        overlap = [(len(own & key_terms(p.text)), -i) for i, p in enumerate(passages)]
+        best = max((o for o, p in zip(overlap, passages) if p not in cited and o[0] >= 2), default=None)
+        if best is None:
+            continue
+        passage = passages[-best[1]]
+        cited.append(passage)
+        quoted = resolve_relative_dates(passage.text, passage.node.metadata.get("date"))
+        result.text += f"\n\nFor the rest of the question, the closest passage says: {quoted} [{len(cited)}]"
+        result.citations.append(Citation(len(cited), passage))
+        result.notice = "the model's answer left out part of the question; the closest passage for it is quoted"
 
 
 def abstain(result: Answer, asked: Question, passages: list[Passage], settings: Settings) -> None:

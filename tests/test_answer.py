@@ -395,3 +395,30 @@ def test_an_answer_that_does_not_give_the_kind_of_thing_asked_shows_the_passages
     assert result.extractive and "did not say the number" in (result.notice or ""), (result.notice, result.text)
     assert result.citations and not result.abstained
     assert_citations_are_real(result)
+
+
+def test_an_answer_that_leaves_out_a_part_gets_that_parts_passage_quoted(settings: Settings) -> None:
+    """The scripted model answers the first of two parts with a true sentence and says nothing of the second:
+    the checked answer stays, and the passage for the part it left out follows it, cited and labelled."""
+    from rag.evidence import select_passages
+    from rag.question import analyse
+    from rag.retrieval import get_retriever
+
+    question = (
+        "What kind of partnership have China and Russia declared in the 2023 coverage, "
+        "and how was China caught up in the new US sanctions?"
+    )
+    asked = analyse(question)
+    assert len(asked.parts) == 2
+    engine = get_retriever(settings)
+    query_vector = np.asarray(engine.embedder.get_query_embedding(question))
+    hits = engine.retrieve(question, settings.top_k)
+    passages = select_passages(asked.core, hits, query_vector, engine.sentence_vectors, per_file=True)
+    first = next(s.text.strip() for p in passages for s in p.sentences if "no limits" in s.text)
+    assert "sanction" not in first
+    result = scripted_answer(settings, f"{first} [1]", question)
+    assert not result.extractive and not result.abstained, (result.notice, result.text)
+    assert result.text.startswith(first[:30]) and "left out part" in (result.notice or ""), result.text
+    added = result.citations[-1]
+    assert len(result.citations) >= 2 and "sanction" in added.passage.text, result.text
+    assert_citations_are_real(result)
