@@ -397,28 +397,48 @@ def test_an_answer_that_does_not_give_the_kind_of_thing_asked_shows_the_passages
     assert_citations_are_real(result)
 
 
-def test_an_answer_that_leaves_out_a_part_gets_that_parts_passage_quoted(settings: Settings) -> None:
-    """The scripted model answers the first of two parts with a true sentence and says nothing of the second:
-    the checked answer stays, and the passage for the part it left out follows it, cited and labelled."""
+TWO_PARTS = (
+    "What kind of partnership have China and Russia declared in the 2023 coverage, "
+    "and how was China caught up in the new US sanctions?"
+)
+
+
+def two_part_passages(settings: Settings) -> list:
     from rag.evidence import select_passages
     from rag.question import analyse
     from rag.retrieval import get_retriever
 
-    question = (
-        "What kind of partnership have China and Russia declared in the 2023 coverage, "
-        "and how was China caught up in the new US sanctions?"
-    )
-    asked = analyse(question)
+    asked = analyse(TWO_PARTS)
     assert len(asked.parts) == 2
     engine = get_retriever(settings)
-    query_vector = np.asarray(engine.embedder.get_query_embedding(question))
-    hits = engine.retrieve(question, settings.top_k)
-    passages = select_passages(asked.core, hits, query_vector, engine.sentence_vectors, per_file=True)
+    query_vector = np.asarray(engine.embedder.get_query_embedding(TWO_PARTS))
+    hits = engine.retrieve(TWO_PARTS, settings.top_k)
+    return select_passages(asked.core, hits, query_vector, engine.sentence_vectors, per_file=True)
+
+
+def test_an_answer_that_leaves_out_a_part_gets_that_parts_passage_quoted(settings: Settings) -> None:
+    """The scripted model answers the first of two parts with a true sentence and says nothing of the second:
+    the checked answer stays, and the passage for the part it left out follows it, cited and labelled."""
+    passages = two_part_passages(settings)
     first = next(s.text.strip() for p in passages for s in p.sentences if "no limits" in s.text)
     assert "sanction" not in first
-    result = scripted_answer(settings, f"{first} [1]", question)
+    result = scripted_answer(settings, f"{first} [1]", TWO_PARTS)
     assert not result.extractive and not result.abstained, (result.notice, result.text)
     assert result.text.startswith(first[:30]) and "left out part" in (result.notice or ""), result.text
     added = result.citations[-1]
     assert len(result.citations) >= 2 and "sanction" in added.passage.text, result.text
+    assert_citations_are_real(result)
+
+
+def test_an_extract_for_a_question_in_two_parts_quotes_a_passage_for_each(settings: Settings) -> None:
+    from rag.answer import extract
+    from rag.question import analyse
+
+    passages = two_part_passages(settings)
+    # whatever the order: the passages that answer neither part first
+    passages.sort(key=lambda p: "no limits" in p.text or "sanction" in p.text)
+    result = Answer(TWO_PARTS)
+    extract(result, passages, analyse(TWO_PARTS), settings.typo_similarity)
+    quoted = [c.passage.text for c in result.citations]
+    assert any("no limits" in q for q in quoted) and any("sanction" in q for q in quoted), quoted
     assert_citations_are_real(result)
