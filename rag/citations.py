@@ -97,8 +97,8 @@ def support(
     that is given, like the question's own words; the predicate to check is still the follow-up's."""
     settings = settings or defaults()
     given = f"{earlier} {question}" if earlier else question
-    if not numbers(sentence) - numbers(given) <= numbers(context):  # "by November 2022" came with the question
-        return 0.0
+    if not numbers(sentence) - numbers(given) <= quantities(context):  # "by November 2022" came with the question
+        return 0.0  # ("9 miles" is supported by "nine miles")
     if miscounted(sentence, context, given):
         return 0.0  # "50 points" where the passage's 50 counts countries (and its points are 10)
     if misdated(sentence):
@@ -129,11 +129,14 @@ COUNTED = re.compile(r"\d[\d,]*(?:\.\d+)?(?:-(\w+))?|[\w%']+")
 
 
 def counted(text: str) -> list[tuple[str, str | None]]:
-    """(number, the stem of the word it counts) for each number in the text: "50 countries" -> ("50", "countri"),
+    """(number, the stem of the word it counts) for each number in the text, in digits or words but "one" (too
+    often not a count): "50 countries" -> ("50", "countri"), "nine miles" -> ("9", "mile"),
     "a 10-point plan" -> ("10", "point"), "4.5 million Ukrainian refugees" -> ("4.5", "ukrainian")."""
     tokens = [m.group(0).lower() for m in COUNTED.finditer(text.replace("’", "'"))]
     out = []
     for i, token in enumerate(tokens):
+        if token in NUMBER_WORDS and token != "one":  # "nine miles" counts miles as "9 miles" does
+            token = NUMBER_WORDS[token]
         if not token[0].isdigit():
             continue
         number, _, unit = token.partition("-")

@@ -168,6 +168,14 @@ def test_a_number_must_count_what_the_passage_counts_with_it() -> None:
     assert support("2,000 people ran in Kyiv.", run, "How many people ran in Kyiv?") > 0.5
 
 
+def test_a_number_in_digits_is_supported_by_the_same_number_in_words_and_no_other() -> None:
+    village = "Kyslivka, just outside Klapaya, is about nine miles (15km) from the city centre."
+    question = "How far is Kyslivka from the city centre?"
+    assert support("Kyslivka is about 9 miles (15km) from the city centre.", village, question) > 0.5
+    assert support("Kyslivka is about 8 miles (15km) from the city centre.", village, question) == 0.0
+    assert support("Kyslivka is about 9 km from the city centre.", village, question) == 0.0  # 9 counts miles
+
+
 def test_a_weekday_its_date_does_not_fall_on_is_unsupported() -> None:
     """A passage that says the withdrawal ended "on Friday [11 November 2022]" and was ordered "on Wednesday
     [9 November 2022]" does not support "on Friday 9 November 2022": the calendar says that day was a Wednesday."""
