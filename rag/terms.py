@@ -15,6 +15,7 @@ WORD = re.compile(r"[\w$£€%]+(?:[.,]\d+)*")
 FILLER = set(globals_helper.stopwords) | {  # NLTK's list, shipped inside llama-index-core
     "what", "when", "where", "who", "whom", "why", "how", "which", "did", "does", "do", "say", "said",
     "tell", "many", "much", "according", "also", "would", "could", "us", "me", "please", "happen", "happened",
+    "happens", "happening",
 }  # fmt: skip
 _stemmer = Stemmer.Stemmer("english")
 

@@ -142,6 +142,9 @@ def test_a_verb_that_only_says_an_event_took_place_need_not_be_echoed() -> None:
     context = "Speaking by video-link to the COP27 climate summit in Egypt, Zelensky itemised the fallout."
     assert support("The summit was held in Egypt.", context, "Where was that summit held?") >= 0.5
     assert support("The summit was cancelled in Egypt.", context, "Was that summit cancelled?") == 0.0
+    donetsk = "Pavlo Kyrylenko, the region's governor, said destruction was daily, if not hourly."
+    question = "Which governor said destruction in the region was happening 'daily, if not hourly'?"
+    assert support("Kyrylenko said destruction in the region was happening 'daily, if not hourly'.", donetsk, question)
 
 
 def test_an_answer_in_the_questions_words_is_not_shown_but_the_passage_it_drew_on_is_its_ground() -> None:
