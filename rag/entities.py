@@ -91,11 +91,16 @@ DURATION = re.compile(
 
 def fillers(text: str, slot: str) -> set[str]:
     """The things in `text` that could fill the slot: entity texts of the slot's types, or pattern hits. A
-    duration is no date ("when?" is not answered by "at least a week")."""
+    duration is no date ("when?" is not answered by "at least a week"), and a date is no number ("how many?"
+    is not answered by "on 6 November")."""
     found = {name.lower() for label, name in entities(text) if label in SLOT_LABELS.get(slot, ())}
     if slot == "date":
         found = {f for f in found if not DURATION.match(f)}
     pattern = SLOT_PATTERNS.get(slot)
+    if pattern and slot == "number":  # the 6 of "on 6 November" counts nothing; "eight years" does
+        for label, name in entities(text):
+            if label in SLOT_LABELS["date"] and not DURATION.match(name):
+                text = text.replace(name, " ")
     if pattern and slot != "person":
         found |= {m.group(0).lower() for m in pattern.finditer(text)}
     return found

@@ -82,6 +82,9 @@ def test_slot_fillers_come_from_entity_types_and_patterns() -> None:
     assert {"10am", "sunday"} & fillers(text, "date")
     assert any("leontyev" in f for f in fillers(text, "person"))
     assert not fillers("The dam was damaged.", "number")
+    # a date is no number, a length of time may be one
+    assert not fillers("Truckers will block the border crossings starting on 6 November.", "number")
+    assert "eight" in fillers("They had held it for nearly eight years before 24 February 2022.", "number")
 
 
 def test_a_filler_is_new_only_if_the_question_does_not_name_it_as_a_word() -> None:
