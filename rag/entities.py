@@ -97,9 +97,9 @@ def fillers(text: str, slot: str) -> set[str]:
     if slot == "date":
         found = {f for f in found if not DURATION.match(f)}
     pattern = SLOT_PATTERNS.get(slot)
-    if pattern and slot == "number":  # the 6 of "on 6 November" counts nothing; "eight years" does
+    if pattern and slot == "number":  # the 6 of "on 6 November" counts nothing; "eight years", "twelve hours" do
         for label, name in entities(text):
-            if label in SLOT_LABELS["date"] and not DURATION.match(name):
+            if label in SLOT_LABELS["date"] and SLOT_PATTERNS["date"].search(name):  # a day, month, year or clock
                 text = text.replace(name, " ")
     if pattern and slot != "person":
         found |= {m.group(0).lower() for m in pattern.finditer(text)}
