@@ -26,8 +26,22 @@ def similar(a: str, b: str, ratio: float) -> bool:
 
 
 def may_misspell(term: str, word: str) -> bool:
-    """Could `term` be `word` misspelt: long enough to tell, same first letter, length within two."""
-    return len(term) >= 4 and word[:1] == term[:1] and abs(len(word) - len(term)) <= 2
+    """Could `term` be `word` misspelt: long enough to tell, same first letter, length within two, and one
+    edit apart when either is short: "popul" (population) is two from "peopl" (people), and a typo."""
+    if len(term) < 4 or word[:1] != term[:1] or abs(len(word) - len(term)) > 2:
+        return False
+    return min(len(term), len(word)) > 5 or edits(term, word) <= 1
+
+
+@lru_cache(maxsize=65536)
+def edits(a: str, b: str) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
+    return row[-1]
 
 
 def close(term: str, have: Collection[str], ratio: float) -> bool:
