@@ -39,8 +39,9 @@ SLOTS: list[tuple[str, re.Pattern[str]]] = [  # the one matching earliest in the
     ("date", re.compile(r"^\W*(when|since when|until when)\b|\bwhat (time|day|date|year|month)\b|\bon what date\b"
                         r"|\bhow long ago\b|\bwhich (day|date|year|month)\b", re.I)),
     ("number", re.compile(r"\bhow (many|much|far|long|big|large|old)\b|\bwhat (share|percentage|proportion|number"
-                          r"|fraction|amount|total)\b|\bwhat (was|is) the (death toll|toll|number|total|cost)\b",
-                          re.I)),
+                          r"|fraction|amount|total)\b"
+                          r"|\bwhat(?:'s|’s| was| is| were| are) the (death toll|toll|number|total|cost"
+                          r"|population|price|value|budget|size)\b", re.I)),
     ("person", re.compile(ASKS + r"(who|whom|whose)\b|\bwhat(?:'s| is| was) the name of (?!the " + PLACES + r"\b)"
                           r"|\b(which|what) " + NOT_VERB + r"(\w+ ){0,2}" + PEOPLE + r"\b", re.I)),
     ("place", re.compile(ASKS + r"where\b|\bwhich " + NOT_VERB + r"(\w+ ){0,2}" + PLACES + r"\b"

@@ -55,6 +55,8 @@ from rag.terms import key_terms
         ("What was sacked, and who ordered it?", "person"),
         ("russian ambasador to the us who warned about a dirty bom", "person"),
         ("In which Kyiv park or street was the run held?", "place"),
+        ("What's the population of the city?", "number"),  # a quantity asked by its name
+        ("What was the death toll of the strike?", "number"),
     ],
 )
 def test_the_slot_a_question_asks_for(question: str, slot: str) -> None:
