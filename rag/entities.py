@@ -108,9 +108,16 @@ def fillers(text: str, slot: str) -> set[str]:
 
 def new_fillers(text: str, slot: str, question: str) -> set[str]:
     """The slot's fillers in `text` that the question does not name itself, as whole words ("one" is new to
-    "how many were taken prisoner?", "Kryvyi Rih" is not new to "where in Kryvyi Rih…?")."""
-    asked = question.lower()
-    return {f for f in fillers(text, slot) if not re.search(rf"(?<!\w){re.escape(f)}(?!\w)", asked)}
+    "how many were taken prisoner?", "Kryvyi Rih" is not new to "where in Kryvyi Rih…?", nor "Kherson’s" to
+    "…in Kherson?")."""
+    asked = question.lower().replace("’", "'")
+    found = {re.sub(r"'s$", "", f.replace("’", "'")) for f in fillers(text, slot)}  # "Zelenskyy’s" names Zelenskyy
+
+    def named(words: str) -> bool:
+        return re.search(rf"(?<!\w){re.escape(words)}(?!\w)", asked) is not None
+
+    # a name is the question's when it or, for a person or place, its last word is: "Volodymyr Zelenskyy"
+    return {f for f in found if f and not named(f) and not (slot in ("person", "place") and named(f.split()[-1]))}
 
 
 def names(text: str, nationalities: bool = True) -> set[str]:

@@ -96,6 +96,8 @@ def test_a_filler_is_new_only_if_the_question_does_not_name_it_as_a_word() -> No
     assert "one" in new_fillers("One Russian soldier described the retreat.", "number", question)  # not "prisONEr"
     where = "Where exactly in Kryvyi Rih did the Telegraph interview him?"
     assert not new_fillers("They met at a secretive location in Kryvyi Rih.", "place", where)
+    chaired = "Who chaired the Malta talks on Zelenskyy's peace formula?"
+    assert "zelenskyy" not in new_fillers("Talks were held on Volodymyr Zelenskyy’s formula.", "person", chaired)
 
 
 def test_a_place_the_small_entity_model_mistypes_still_fills_a_where_slot() -> None:
