@@ -93,6 +93,8 @@ def fillers(text: str, slot: str) -> set[str]:
     """The things in `text` that could fill the slot: entity texts of the slot's types, or pattern hits. A
     duration is no date ("when?" is not answered by "at least a week"), and a date is no number ("how many?"
     is not answered by "on 6 November")."""
+    if slot == "person":  # "(Euractiv)", "(AP News)": a short parenthesis names the outlet, not who did it
+        text = re.sub(r"\([^()]{1,40}\)", " ", text)
     found = {name.lower() for label, name in entities(text) if label in SLOT_LABELS.get(slot, ())}
     if slot == "date":
         found = {f for f in found if not DURATION.match(f)}

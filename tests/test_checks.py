@@ -87,6 +87,8 @@ def test_slot_fillers_come_from_entity_types_and_patterns() -> None:
     # a date is no number, a length of time may be one
     assert not fillers("Truckers will block the border crossings starting on 6 November.", "number")
     assert "eight" in fillers("They had held it for nearly eight years before 24 February 2022.", "number")
+    # a short parenthesis at the end names the outlet, not who did it
+    assert not fillers("More than 50 countries met to discuss the formula. (Euractiv)", "person")
 
 
 def test_a_filler_is_new_only_if_the_question_does_not_name_it_as_a_word() -> None:
