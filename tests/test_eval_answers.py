@@ -157,7 +157,8 @@ def test_each_wrong_answer_says_where_it_was_lost(records: list[dict]):
 def test_eval_answers_command_writes_the_three_reports(index_settings: Settings, tmp_path: Path):
     gold = Path(__file__).parent.parent / "eval" / "gold.jsonl"
     args = ["answers", "--gold", str(gold), "--limit", "3", "--model", "qwen2.5-0.5b", "--out", str(tmp_path)]
-    result = CliRunner().invoke(eval_group, args, obj={"index_dir": index_settings.index_dir})
+    obj = {"index_dir": index_settings.index_dir}
+    result = CliRunner().invoke(eval_group, args, obj=obj)
     assert result.exit_code == 0, result.output
     assert "| key-fact accuracy (answerable) |" in result.stdout
     report = json.loads((tmp_path / "answers.json").read_text(encoding="utf-8"))
@@ -173,6 +174,18 @@ def test_eval_answers_command_writes_the_three_reports(index_settings: Settings,
     assert {w["id"] for w in wrong} == {r["id"] for r in report["records"] if not r["correct"]}
     assert set(report["by_split"]) == {r["split"] for r in report["records"]}
     assert all(0.0 <= r["confidence"] <= 1.0 and r["features"] for r in report["records"])
+
+    # Replays: a later report's text for an item replaces the earlier report's; the others stay.
+    later = dict(report, records=[dict(report["records"][0], llm_text="The documents don't say.")])
+    (tmp_path / "later.json").write_text(json.dumps(later), encoding="utf-8")
+    first, second = str(tmp_path / "answers.json"), str(tmp_path / "later.json")
+    args = ["answers", "--gold", str(gold), "--limit", "3", "--replay", first, "--replay", second]
+    result = CliRunner().invoke(eval_group, [*args, "--out", str(tmp_path), "--name", "replayed"], obj=obj)
+    assert result.exit_code == 0, result.output
+    replayed = json.loads((tmp_path / "replayed.json").read_text(encoding="utf-8"))
+    assert replayed["model"] == f"replay of {first} + {second}"
+    texts = [r["llm_text"] for r in replayed["records"]]
+    assert texts == ["The documents don't say.", *(r["llm_text"] for r in report["records"][1:])]
 
 
 @pytest.mark.parametrize(

@@ -111,15 +111,17 @@ def evaluate_answers(
     split: str = "all",
     limit: int | None = None,
     progress: bool = True,
-    replay: Path | None = None,
+    replay: Path | list[Path] | None = None,
 ) -> dict[str, Any]:
     """Answer the split's items (the first `limit`, default all); the report that rag.evaluation.report writes.
 
     Metrics come overall, per split (dev: tuned on; test: reported only) and per question type.
     With `replay` (an earlier answers report), the model is not run: each item gets the text the model
     wrote then, so changes to retrieval, checks and the decision are measured in seconds (timings are
-    then meaningless; the report says so). Items the replayed report has no answer for (added to the gold
-    file since) are left out, and the report lists them."""
+    then meaningless; the report says so). Several reports may be given: a later one's text for an item
+    replaces an earlier one's (a run of only the items whose passages changed since the first run). Items
+    no replayed report has an answer for (added to the gold file since) are left out, and the report lists
+    them."""
     from tqdm import tqdm
 
     if limit is not None and limit < 1:
@@ -127,18 +129,19 @@ def evaluate_answers(
     items = select_split(load_gold(gold_path), split)[:limit]
     if not items:
         raise RagError(f"{gold_path} has no questions to evaluate in split {split!r}")
-    recorded = replayed_texts(replay) if replay else None
+    replays = [replay] if isinstance(replay, Path) else list(replay or [])
+    recorded = {k: v for path in replays for k, v in replayed_texts(path).items()} if replays else None
     skipped = [str(item.get("id")) for item in items if recorded is not None and str(item.get("id")) not in recorded]
     if skipped:  # items added to the gold file after that run: nothing to replay, so they are left out
         items = [item for item in items if str(item.get("id")) not in skipped]
         if not items:
-            raise RagError(f"{replay} has no answers for the questions of split {split!r}")
+            raise RagError(f"{', '.join(map(str, replays))} has no answers for the questions of split {split!r}")
     texts = collection_texts(settings)
     sources = [[source_spans(s, texts) for s in item.get("sources", [])] for item in items]
     from rag.ingest import ensure_index
 
     ensure_index(settings, progress)
-    model = f"replay of {replay}" if replay else check_llm(settings)
+    model = f"replay of {' + '.join(map(str, replays))}" if replays else check_llm(settings)
     run(items[0], settings, recorded)  # warm-up: model load and first-call overheads are not timed
     records = [
         score(item, item_sources, *run(item, settings, recorded))

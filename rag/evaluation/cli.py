@@ -76,7 +76,9 @@ def retrieval(ctx: click.Context, gold: Path, k: int, configs: str, split: str, 
 @click.option(
     "--replay",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="Reuse what the model wrote in this earlier answers report instead of running it (fast; for tuning).",
+    multiple=True,
+    help="Reuse what the model wrote in this earlier answers report instead of running it (fast; for tuning). "
+    "Repeat it to lay a later run of some items over an earlier one.",
 )
 @collection_option
 @click.pass_context
@@ -90,7 +92,7 @@ def answers(
     llm: str | None,
     model: str | None,
     name: str,
-    replay: Path | None,
+    replay: tuple[Path, ...],
 ) -> None:
     """Key facts, citations, abstention and latency per split and question type; writes NAME.md/.json/.png
     and NAME-wrong.jsonl (every wrong answer)."""
@@ -98,7 +100,7 @@ def answers(
     from rag.evaluation.report import answer_table, write_answer_reports
 
     settings = get_settings(**(ctx.obj or {}), llm=llm, llm_model=model)
-    report = evaluate_answers(settings, gold, split=split, limit=limit, replay=replay)
+    report = evaluate_answers(settings, gold, split=split, limit=limit, replay=list(replay))
     click.echo(answer_table(report))
     for path in write_answer_reports(report, out, name):
         click.echo(f"wrote {path}")
