@@ -316,6 +316,12 @@ def closest_to(own: frozenset[str], passages: list[Passage]) -> Passage | None:
     return passages[-best[1]] if best else None
 
 
+def by_part(asked: Question, passages: list[Passage]) -> list[Passage]:
+    """The closest passage of each part of the question, in the passages' order, each once."""
+    picked = {id(p): p for own in own_terms(asked) if (p := closest_to(own, passages))}
+    return [p for p in passages if id(p) in picked]
+
+
 def abstain(result: Answer, asked: Question, passages: list[Passage], settings: Settings) -> None:
     """The documents don't answer. If they cover the topic but not the detail asked, say which detail is
     missing and cite the closest passage, so the user can check."""
@@ -426,9 +432,3 @@ def files(passages: list[Passage]) -> set[str]:
 
 def ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1000, 1)
-
-
-def by_part(asked: Question, passages: list[Passage]) -> list[Passage]:
-    """The closest passage of each part of the question, in the passages' order, each once."""
-    picked = {id(p): p for own in own_terms(asked) if (p := closest_to(own, passages))}
-    return [p for p in passages if id(p) in picked]
