@@ -28,7 +28,7 @@ from rag.decision import answer_features, evidence_features, probability, slot_s
 from rag.errors import RagError
 from rag.evidence import Passage, resolve_relative_dates, select_passages
 from rag.llm import LLMError, get_llm, stream_chat, turns_for
-from rag.question import SLOT_WORDS, TYPED_SLOTS, Question, analyse
+from rag.question import SLOT_TERMS, TYPED_SLOTS, Question, analyse
 from rag.retrieval import Retriever, check_question, get_retriever
 from rag.terms import close, key_terms
 
@@ -49,8 +49,6 @@ SYSTEM_PROMPT = (
 FOLLOW_UP = re.compile(
     r"^(and|but|so|also|what about|how about)\b|\b(it|its|that|this|they|them|he|she|his|her|those|there)\b", re.I
 )
-
-SLOT_TERMS = key_terms(SLOT_WORDS)  # "which number", "what date": words that name the slot, not the topic
 
 
 @dataclass

@@ -78,6 +78,7 @@ SLOT_WORDS = (
     "number name reason date time day year month total amount place city town region country person official cause "
     "purpose confirm true yes no ignore make plausible articles article documents exactly precise precisely"
 )
+SLOT_TERMS = key_terms(SLOT_WORDS)  # "which number", "what date": words that name the slot
 
 
 # Slots whose filler has a recognisable type; "why" answers ("to ensure…") are too varied to spot.
@@ -132,7 +133,7 @@ def analyse(text: str) -> Question:
     slot = first_slot(core)
     if leading and slot == "other":
         slot = "yesno"
-    terms = key_terms(core) - key_terms(SLOT_WORDS)
+    terms = key_terms(core) - SLOT_TERMS
     parts = tuple(p for p in (s.strip(" ,?") for s in PART_SPLIT.split(core)) if len(p.split()) >= 3)
     comparative = bool(COMPARISON.search(core))
     return Question(text, core, slot, leading, terms or key_terms(core), parts or (core,), comparative)

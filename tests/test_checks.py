@@ -99,7 +99,7 @@ def test_a_filler_is_new_only_if_the_question_does_not_name_it_as_a_word() -> No
     where = "Where exactly in Kryvyi Rih did the Telegraph interview him?"
     assert not new_fillers("They met at a secretive location in Kryvyi Rih.", "place", where)
     chaired = "Who chaired the Malta talks on Zelenskyy's peace formula?"
-    assert "zelenskyy" not in new_fillers("Talks were held on Volodymyr Zelenskyy’s formula.", "person", chaired)
+    assert not new_fillers("Talks were held on Volodymyr Zelenskyy’s formula.", "person", chaired)
 
 
 def test_a_place_the_small_entity_model_mistypes_still_fills_a_where_slot() -> None:
@@ -153,7 +153,8 @@ def test_a_verb_that_only_says_an_event_took_place_need_not_be_echoed() -> None:
     assert support("The summit was cancelled in Egypt.", context, "Was that summit cancelled?") == 0.0
     donetsk = "Pavlo Kyrylenko, the region's governor, said destruction was daily, if not hourly."
     question = "Which governor said destruction in the region was happening 'daily, if not hourly'?"
-    assert support("Kyrylenko said destruction in the region was happening 'daily, if not hourly'.", donetsk, question)
+    said = "Kyrylenko said destruction in the region was happening 'daily, if not hourly'."
+    assert support(said, donetsk, question) >= 0.5
 
 
 def test_an_answer_in_the_questions_words_is_not_shown_but_the_passage_it_drew_on_is_its_ground() -> None:

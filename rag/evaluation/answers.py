@@ -13,6 +13,7 @@ Heavy imports (the answer pipeline, the model) happen inside functions so the CL
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +112,7 @@ def evaluate_answers(
     split: str = "all",
     limit: int | None = None,
     progress: bool = True,
-    replay: Path | list[Path] | None = None,
+    replay: Sequence[Path] = (),
 ) -> dict[str, Any]:
     """Answer the split's items (the first `limit`, default all); the report that rag.evaluation.report writes.
 
@@ -129,7 +130,7 @@ def evaluate_answers(
     items = select_split(load_gold(gold_path), split)[:limit]
     if not items:
         raise RagError(f"{gold_path} has no questions to evaluate in split {split!r}")
-    replays = [replay] if isinstance(replay, Path) else list(replay or [])
+    replays = list(replay)
     recorded = {k: v for path in replays for k, v in replayed_texts(path).items()} if replays else None
     skipped = [str(item.get("id")) for item in items if recorded is not None and str(item.get("id")) not in recorded]
     if skipped:  # items added to the gold file after that run: nothing to replay, so they are left out
