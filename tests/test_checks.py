@@ -390,3 +390,15 @@ def test_a_follow_up_to_a_follow_up_carries_the_question_they_both_follow() -> N
     assert earlier_question("How many HIMARS rockets were fired at the Kakhovka dam on 6 November?", history) is None
     standalone = history[:2] + [{"role": "user", "content": "What did Zelensky say about the Kherson withdrawal?"}]
     assert earlier_question("and when?", standalone) == "What did Zelensky say about the Kherson withdrawal?"
+
+
+def test_an_untyped_extract_quotes_the_passage_that_holds_the_question_not_the_top_scored_one() -> None:
+    from rag.answer import Answer, extract
+
+    question = "What did the retreating troops blow up behind them?"
+    topic = passage("Russian forces retreated across the river overnight, officials said.")
+    detail = passage("The retreating troops blew up the bridge behind them, leaving it in the water.", start=500)
+    topic.score, detail.score = 1.0, 0.8  # retrieval prefers the passage about the topic
+    result = Answer(question)
+    extract(result, [topic, detail], analyse(question), Settings().typo_similarity)
+    assert result.extractive and detail in [c.passage for c in result.citations], result.text
