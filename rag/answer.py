@@ -22,7 +22,7 @@ import numpy as np
 from llama_index.core.llms import LLM, ChatMessage, MessageRole
 from llama_index.core.schema import NodeWithScore
 
-from rag.citations import Checked, check
+from rag.citations import MARKER, Checked, check
 from rag.config import Settings, get_settings
 from rag.decision import answer_features, evidence_features, probability, slot_scores, weights_path
 from rag.errors import RagError
@@ -140,7 +140,8 @@ def stream_answer(
         asked = replace(asked, terms=asked.terms | analyse(earlier).terms)
     query = f"{earlier} {asked.core}" if earlier else asked.core
     query_vector = engine.embed_query(query)  # once per question: retrieval and passage selection share it
-    hits = retrieve(engine, asked, query, k or settings.top_k, retriever or settings.retriever, query_vector)
+    gist = earlier and earlier_answer(check_history(history))
+    hits = retrieve(engine, asked, query, k or settings.top_k, retriever or settings.retriever, query_vector, gist)
     engine.prefetch([hit.node for hit in hits])  # their sentence vectors, in one read
     passages = select_passages(
         asked.core, hits, query_vector, engine.sentence_vectors, per_file=asked.per_file, settings=settings
@@ -190,20 +191,31 @@ def stream_answer(
 
 
 def retrieve(
-    engine: Retriever, asked: Question, query: str, k: int, mode: str, query_vector: np.ndarray
+    engine: Retriever,
+    asked: Question,
+    query: str,
+    k: int,
+    mode: str,
+    query_vector: np.ndarray,
+    gist: str | None = None,
 ) -> list[NodeWithScore]:
     """The hits for `query` (a follow-up goes with the question it depends on); a question in several
-    parts gets each part's best hits too, interleaved."""
-    if query != asked.core or len(asked.parts) == 1:
+    parts gets each part's best hits too, interleaved, and a follow-up those found with the `gist` of the
+    answer it follows (its "he" is named there)."""
+    if gist:
+        searches = [query, f"{query} {gist}"]
+    elif query != asked.core or len(asked.parts) == 1:
         return engine.retrieve(query, k, mode, query_vector)
-    vectors = [query_vector] + [None] * len(asked.parts)  # each part is other text: embedded on its own
-    ranked = [engine.retrieve(part, k, mode, v) for part, v in zip((asked.core, *asked.parts), vectors)]
+    else:
+        searches = [asked.core, *asked.parts]
+    vectors = [query_vector] + [None] * (len(searches) - 1)  # each other search is other text: embedded on its own
+    ranked = [engine.retrieve(search, k, mode, v) for search, v in zip(searches, vectors)]
     merged: dict[str, NodeWithScore] = {}
     for rank in range(k):
         for hits in ranked:
             if rank < len(hits):
                 merged.setdefault(hits[rank].node.node_id, hits[rank])
-    return list(merged.values())[: k + len(asked.parts)]
+    return list(merged.values())[: k + len(searches) - 1]
 
 
 def finish(
@@ -351,6 +363,15 @@ def earlier_question(question: str, history: list[dict], depth: int = 3) -> str 
     while previous and len(chain) < depth and follows(chain[0]):
         chain.insert(0, previous.pop())
     return " ".join(chain)
+
+
+def earlier_answer(history: list[dict], words: int = 40) -> str | None:
+    """The gist of the last answer (its first words, markers dropped): a follow-up's "he" or "the village"
+    is often named there, not in the question it follows. None when that answer was an abstention."""
+    said = [str(m["content"]) for m in history if m.get("role") == "assistant" and m.get("content")]
+    if not said or said[-1].startswith(NO_ANSWER[:-1]):
+        return None
+    return " ".join(MARKER.sub("", said[-1]).split()[:words])
 
 
 def follows(question: str) -> bool:
