@@ -392,7 +392,6 @@ def test_a_follow_up_to_a_follow_up_carries_the_question_they_both_follow() -> N
     assert earlier_question("and when?", standalone) == "What did Zelensky say about the Kherson withdrawal?"
 
 
-
 def test_a_follow_up_is_retrieved_with_the_gist_of_the_answer_it_follows() -> None:
     """ "where did he say it?" names nobody: the earlier answer does ("Sergei Shoigu"). Its markers go, and an
     abstention brings nothing."""
@@ -408,6 +407,7 @@ def test_a_follow_up_is_retrieved_with_the_gist_of_the_answer_it_follows() -> No
     partial = "The documents don't say how many; the closest passage is [1]."
     assert earlier_answer([*history, {"role": "assistant", "content": partial}]) is None
     assert earlier_answer(history[:1]) is None
+
 
 def test_an_untyped_extract_quotes_the_passage_that_holds_the_question_not_the_top_scored_one() -> None:
     from rag.answer import Answer, extract
