@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from llama_index.core.schema import MetadataMode, TextNode
 
@@ -65,19 +65,27 @@ class IngestBusy(RagError):
 @contextmanager
 def ingest_lock(settings: Settings) -> Iterator[None]:
     """One ingest at a time per index: a second one stops at once with a clear message. The OS drops
-    the lock when the holder dies (even by SIGKILL), so a crash never leaves a stale lock behind."""
+    the lock when the holder dies (even by SIGKILL), so a crash never leaves a stale lock behind. The
+    holder deletes the lock file when it is done (one per index would pile up otherwise); a process that
+    locked a file just deleted sees it is no longer the one at `path` and takes a fresh one."""
     key = hashlib.sha256(f"{store.where(settings)}|{settings.collection}".encode()).hexdigest()[:16]
     path = settings.cache_dir / "locks" / f"ingest-{key}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
+    while True:
+        handle = path.open("a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
+            handle.close()
             raise IngestBusy(
                 f"another `rag ingest` ({holder}) is updating {store.where(settings)}; wait for it to finish"
             ) from None
+        if current(path, handle):
+            break
+        handle.close()  # its holder deleted it as we opened it
+    with handle:
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
@@ -85,7 +93,16 @@ def ingest_lock(settings: Settings) -> Iterator[None]:
         try:
             yield
         finally:
+            path.unlink(missing_ok=True)  # still locked: nobody can take it between these two lines
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def current(path: Path, handle: IO[str]) -> bool:
+    """Is the open file still the one at `path`?"""
+    try:
+        return path.stat().st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def ingest(

@@ -319,3 +319,4 @@ def test_a_second_ingest_waits_its_turn_and_a_killed_ingest_is_repaired_by_the_n
     assert store.live_name(settings) != before
     assert store.count(settings, store.open_collection(settings)) == full
     assert len(store.versions(settings, store.connect(settings))) == 1  # the killed run's leftovers are gone
+    assert not list((settings.cache_dir / "locks").iterdir())  # the killed run's lock file too, once done
