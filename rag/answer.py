@@ -134,13 +134,14 @@ def stream_answer(
     question = check_question(question)
     result = Answer(question)
     engine = get_retriever(settings)
-    earlier = earlier_question(question, check_history(history))
+    chat = check_history(history)
+    earlier = earlier_question(question, chat)
     asked = analyse(question)
     if earlier:  # a follow-up is retrieved and judged together with the question it depends on
         asked = replace(asked, terms=asked.terms | analyse(earlier).terms)
     query = f"{earlier} {asked.core}" if earlier else asked.core
     query_vector = engine.embed_query(query)  # once per question: retrieval and passage selection share it
-    gist = earlier and earlier_answer(check_history(history))
+    gist = earlier and earlier_answer(chat)
     hits = retrieve(engine, asked, query, k or settings.top_k, retriever or settings.retriever, query_vector, gist)
     engine.prefetch([hit.node for hit in hits])  # their sentence vectors, in one read
     passages = select_passages(
