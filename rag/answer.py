@@ -247,7 +247,7 @@ def finish(
     elif asked.off_the_record:
         abstain(result, asked, passages, settings)  # asked to leave the sources: what they say is not the answer
     elif result.notice and (strong or result.evidence_confidence >= settings.answer_threshold):
-        extract(result, passages, asked, settings.typo_similarity)  # the LLM failed: the passages are all we have
+        extract(result, passages, asked, settings)  # the LLM failed: the passages are all we have
     elif confident and (asked.slot not in TYPED_SLOTS or result.features.get("slot", 0.0) >= settings.extract_slot):
         # the evidence answers the question but the model did not say it: show the evidence
         # What the model drew on, for a question that neither asks for a typed filler (rag.evidence's slot
@@ -259,7 +259,7 @@ def finish(
             if grounds
             else "the model's answer was not supported by the sources; showing them instead"
         )
-        extract(result, passages, asked, settings.typo_similarity, grounds)
+        extract(result, passages, asked, settings, grounds)
     else:
         abstain(result, asked, passages, settings)
 
@@ -410,7 +410,7 @@ def prompt(question: str, earlier: str | None, contexts: list[str]) -> list[Chat
 
 
 def extract(
-    result: Answer, passages: list[Passage], asked: Question, typo_similarity: float, grounds: list[Passage] = ()
+    result: Answer, passages: list[Passage], asked: Question, settings: Settings, grounds: list[Passage] = ()
 ) -> None:
     """Answer with the best passages themselves, cited; "on Friday" gets its date in brackets.
 
@@ -435,23 +435,26 @@ def extract(
     elif asked.per_file and len(files(passages[:2])) == 2:
         best = passages[:2]
     elif asked.slot in TYPED_SLOTS:
-        scores = slot_scores(asked, passages, typo_similarity)
+        scores = slot_scores(asked, passages, settings.typo_similarity)
         best = [passages[max(range(len(passages)), key=lambda i: (scores[i], -i))]]
     else:
-        best = closest_passages(asked, passages, typo_similarity)
+        best = closest_passages(asked, passages, settings.typo_similarity, settings.extract_runner_up)
     result.extractive = True
     quoted = [resolve_relative_dates(p.text, p.node.metadata.get("date")) for p in best]
     result.text = " ".join(f"{text} [{i}]" for i, text in enumerate(quoted, 1))
     result.citations = [Citation(i, p) for i, p in enumerate(best, 1)]
 
 
-def closest_passages(asked: Question, passages: list[Passage], typo_similarity: float) -> list[Passage]:
+def closest_passages(
+    asked: Question, passages: list[Passage], typo_similarity: float, runner_up: float
+) -> list[Passage]:
     """The passage whose sentence (with the one before it) holds most of the question's terms, and the
-    runner-up too when its retrieval score is close, in the passages' order. The top-scored passage is often
-    about the topic, not the detail asked (on dev: citation precision 0.782 -> 0.785, nothing else changed)."""
+    runner-up too when its score is within `runner_up` of the best one's, in the passages' order. The
+    top-scored passage is often about the topic, not the detail asked (on dev: citation precision 0.782 ->
+    0.785, nothing else changed)."""
     scores = slot_scores(asked, passages, typo_similarity)
     order = sorted(range(len(passages)), key=lambda i: (-scores[i], i))
-    if len(order) > 1 and passages[order[1]].score > passages[order[0]].score - 0.1:
+    if len(order) > 1 and passages[order[1]].score > passages[order[0]].score - runner_up:
         return [passages[i] for i in sorted(order[:2])]
     return [passages[order[0]]]
 

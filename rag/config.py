@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     # An abstention cites the closest passage when it covers this share of the question's terms
     # ("the documents don't say how many; the closest passage is [1]"), otherwise it cites nothing.
     partial_min_coverage: float = 0.75
+    # An extract of a what / which / why question quotes the passage holding most of its terms, and the
+    # runner-up too when the runner-up's passage score is within this of the best one's (rag.evidence scores:
+    # cosine + term share + typed bonus). Carried over untuned from the extract it replaced.
+    extract_runner_up: float = 0.1
     # The claim check (rag.citations): shares of an answer sentence that its cited passage's text must hold.
     claim_support: float = 0.5  # of the content words it adds beyond the question
     # of the question's own words it repeats, names aside ("collapsed", "captured"). On dev this lifts the

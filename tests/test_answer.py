@@ -438,7 +438,7 @@ def test_an_extract_for_a_question_in_two_parts_quotes_a_passage_for_each(settin
     # whatever the order: the passages that answer neither part first
     passages.sort(key=lambda p: "no limits" in p.text or "sanction" in p.text)
     result = Answer(TWO_PARTS)
-    extract(result, passages, analyse(TWO_PARTS), settings.typo_similarity)
+    extract(result, passages, analyse(TWO_PARTS), settings)
     quoted = [c.passage.text for c in result.citations]
     assert any("no limits" in q for q in quoted) and any("sanction" in q for q in quoted), quoted
     assert_citations_are_real(result)

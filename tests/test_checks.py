@@ -417,5 +417,5 @@ def test_an_untyped_extract_quotes_the_passage_that_holds_the_question_not_the_t
     detail = passage("The retreating troops blew up the bridge behind them, leaving it in the water.", start=500)
     topic.score, detail.score = 1.0, 0.8  # retrieval prefers the passage about the topic
     result = Answer(question)
-    extract(result, [topic, detail], analyse(question), Settings().typo_similarity)
+    extract(result, [topic, detail], analyse(question), Settings())
     assert result.extractive and detail in [c.passage for c in result.citations], result.text
