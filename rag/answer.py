@@ -141,7 +141,8 @@ def stream_answer(
         asked = replace(asked, terms=asked.terms | analyse(earlier).terms)
     query = f"{earlier} {asked.core}" if earlier else asked.core
     query_vector = engine.embed_query(query)  # once per question: retrieval and passage selection share it
-    gist = earlier and earlier_answer(chat)
+    said_before = earlier and earlier_answer(chat, words=None)
+    gist = said_before and earlier_answer(chat)
     hits = retrieve(engine, asked, query, k or settings.top_k, retriever or settings.retriever, query_vector, gist)
     engine.prefetch([hit.node for hit in hits])  # their sentence vectors, in one read
     passages = select_passages(
@@ -186,7 +187,7 @@ def stream_answer(
     checked = check(question, text, passages, claims, settings, earlier or "") if text.strip() else None
     result.features |= answer_features(checked, asked)
     result.confidence = probability(result.features, "post", fitted)
-    finish(result, checked, asked, passages, settings, analyse(earlier) if earlier else None)
+    finish(result, checked, asked, passages, settings, analyse(earlier) if earlier else None, said_before or None)
     result.timings["total_ms"] = ms(started)
     yield Done(result)
 
@@ -226,6 +227,7 @@ def finish(
     passages: list[Passage],
     settings: Settings,
     earlier: Question | None = None,
+    said_before: str | None = None,
 ) -> None:
     """The model's checked answer, a labelled extract, or an abstention, by the calibrated confidence.
 
@@ -239,7 +241,7 @@ def finish(
     usable = checked if checked and checked.cited and not checked.unsupported else None
     stated = bool(result.features.get("answer_slot"))
     similar = settings.typo_similarity
-    gap = shortfall(result.question, usable, asked, passages, earlier, stated, similar) if usable else None
+    gap = shortfall(result.question, usable, asked, passages, earlier, said_before, stated, similar) if usable else None
     if usable and not gap and confident:
         result.text = usable.text
         result.citations = [Citation(i, p) for i, p in enumerate(usable.cited, 1)]
@@ -270,6 +272,7 @@ def shortfall(
     asked: Question,
     passages: list[Passage],
     earlier: Question | None,
+    said_before: str | None,
     stated: bool,
     typo_similarity: float,
 ) -> str | None:
@@ -278,13 +281,17 @@ def shortfall(
     - a follow-up answered as the earlier question: the answer says none of the follow-up's own terms, only
       the earlier question's (on dev, 4 of the 14 follow-ups: "how many rockets were fired?" -> "a dam was
       damaged by a HIMARS strike");
+    - a follow-up answered with the earlier answer again: nothing in it beyond the earlier turn's and the
+      follow-up's words (on dev, 1 of 56 follow-ups, C028, and no right answer lost);
     - a when / how many / who / where question whose answer `stated` no filler of that kind from its cited
       passages (on dev, 5 of 213: "How many attacks were repelled?" -> "forces cannot maintain the pace")."""
     if asked.comparative and len(files(passages[:2])) > 1 and len(files(checked.cited)) < 2:
         return "the model's answer covered one of the documents compared; showing the best passage of each"
-    said, own = key_terms(checked.text), analyse(question).terms
+    said, own = key_terms(MARKER.sub(" ", checked.text)), analyse(question).terms
     if earlier and own and not any(close(t, said, typo_similarity) for t in own) and earlier.terms & said:
         return "the model answered the earlier question, not this one; showing the best passages instead"
+    if earlier and said_before and not said - key_terms(said_before) - earlier.terms - own:
+        return "the model repeated the earlier answer; showing the best passages instead"
     if asked.slot in TYPED_SLOTS and not stated:
         return f"the model's answer did not say {asked.what}; showing the best passages instead"
     return None
@@ -366,13 +373,13 @@ def earlier_question(question: str, history: list[dict], depth: int = 3) -> str 
     return " ".join(chain)
 
 
-def earlier_answer(history: list[dict], words: int = 40) -> str | None:
+def earlier_answer(history: list[dict], words: int | None = 40) -> str | None:
     """The gist of the last answer (its first words, markers dropped): a follow-up's "he" or "the village"
     is often named there, not in the question it follows. None when that answer was an abstention."""
     said = [str(m["content"]) for m in history if m.get("role") == "assistant" and m.get("content")]
     if not said or said[-1].startswith(NO_ANSWER[:-1]):
         return None
-    return " ".join(MARKER.sub("", said[-1]).split()[:words])
+    return " ".join(MARKER.sub("", said[-1]).split()[:words])  # words=None: all of it
 
 
 def follows(question: str) -> bool:

@@ -409,6 +409,33 @@ def test_a_follow_up_is_retrieved_with_the_gist_of_the_answer_it_follows() -> No
     assert earlier_answer(history[:1]) is None
 
 
+def test_a_follow_ups_answer_that_only_repeats_the_earlier_answer_is_not_shown_as_its_answer() -> None:
+    """ "and what did they hit for the first time?" answered with the earlier answer again says nothing new:
+    the passage is shown instead. An answer that adds something ("a hydroelectric dam") stands."""
+    from rag.answer import Answer, finish
+    from rag.citations import Checked
+    from rag.config import Settings
+
+    settings = Settings()
+    text = (
+        "The update said the strikes came in waves, the most recent of which was on 31 October, which involved "
+        "targeting a hydroelectric dam for the first time."
+    )
+    passages = [passage(text)]
+    earlier = analyse("When was the most recent wave of Russian strikes on power infrastructure?")
+    said_before = "On 31 October [1]. The strikes on power infrastructure came in waves."
+    asked = analyse("and what did they hit for the first time in that wave?")
+    for answer, shown in (
+        ("The most recent wave of Russian strikes on power infrastructure was on 31 October [1].", False),
+        ("In that wave they hit a hydroelectric dam for the first time [1].", True),
+    ):
+        result = Answer(asked.text, confidence=0.9, evidence_confidence=0.9, features={"coverage": 1.0})
+        finish(result, Checked(answer, passages, sentences=1), asked, passages, settings, earlier, said_before)
+        assert (result.text == answer and not result.extractive) is shown, result.text
+        assert not shown or not result.notice
+        assert shown or "repeated the earlier answer" in (result.notice or ""), result.notice
+
+
 def test_an_untyped_extract_quotes_the_passage_that_holds_the_question_not_the_top_scored_one() -> None:
     from rag.answer import Answer, extract
 
