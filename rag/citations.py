@@ -47,6 +47,9 @@ QUANTIFIERS = frozenset({"all", "every", "each", "none", "entire", "whole", "onl
 DENIAL = re.compile(rf"{NEGATION.pattern}|\bno\b", re.I)  # and "no regrets", for a "Yes" to stand
 # Verbs that say only that an event was (where was the summit "held"?): not a predicate the passage must echo.
 EVENT_VERBS = key_terms("held hold holds holding take took taken taking place occur occurred occurs located situated")
+# Words that name the documents themselves ("the 3 November attack in the roundup hit…"): the user's way of
+# pointing at a source, not a claim the passage must echo.
+DOCUMENT_WORDS = key_terms("roundup round-up coverage article articles blog blogs document documents source sources")
 # A marker used as a noun: "According to [2], Poland …", "… on 19 November, as stated in [1].", "[1] states that …".
 # Read as the plain claim cited to [n]; removing only the marker would leave "According to, Poland …".
 REFERENCE = re.compile(
@@ -110,7 +113,7 @@ def support(
     have = key_terms(context)
     if not all(named(name, have, settings.typo_similarity) for name in claimed_names(sentence, given, settings)):
         return 0.0
-    echoed = (key_terms(sentence) & key_terms(question)) - name_terms(question) - EVENT_VERBS
+    echoed = (key_terms(sentence) & key_terms(question)) - name_terms(question) - EVENT_VERBS - DOCUMENT_WORDS
     found = sum(1 for t in echoed if close(t, have, settings.typo_similarity))
     if echo and echoed and found / len(echoed) < settings.claim_echo:
         return 0.0  # it asserts the question's predicate, the passage does not

@@ -157,6 +157,15 @@ def test_a_verb_that_only_says_an_event_took_place_need_not_be_echoed() -> None:
     assert support(said, donetsk, question) >= 0.5
 
 
+def test_the_words_a_question_uses_to_point_at_a_document_need_not_be_echoed() -> None:
+    """ "in the roundup" says where to look, not what happened: the passage need not say "roundup"."""
+    context = "A Russian drone attack on 3 November targeted several regions including Kharkiv, Odessa and Lviv."
+    question = "Which regions did the 3 November drone attack in the roundup target?"
+    said = "The 3 November drone attack in the roundup targeted Kharkiv, Odessa and Lviv."
+    assert support(said, context, question) >= 0.5
+    assert support("The 3 November drone attack in the roundup was stopped.", context, question) == 0.0
+
+
 def test_an_answer_in_the_questions_words_is_not_shown_but_the_passage_it_drew_on_is_its_ground() -> None:
     """A paraphrased question's words, restated by the answer, are not in the passage: the sentence is not
     supported, and the passage that holds what it adds (the countries) is kept as what it drew on."""
