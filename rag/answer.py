@@ -22,9 +22,10 @@ import numpy as np
 from llama_index.core.llms import LLM, ChatMessage, MessageRole
 from llama_index.core.schema import NodeWithScore
 
-from rag.citations import MARKER, Checked, check
+from rag.citations import CONTRARY, MARKER, Checked, check, says
 from rag.config import Settings, get_settings
 from rag.decision import answer_features, evidence_features, probability, slot_scores, weights_path
+from rag.entities import SLOT_PATTERNS, fillers
 from rag.errors import RagError
 from rag.evidence import Passage, resolve_relative_dates, select_passages
 from rag.llm import LLMError, get_llm, stream_chat, turns_for
@@ -235,7 +236,8 @@ def finish(
     the passages are (an invented sentence is not shown, not even flagged). Evidence that answers on its own
     (`Settings.evidence_slot`) is never refused because of what the model wrote: a small model's
     "I don't know" differs from CPU to CPU, the evidence does not. Evidence that does not hold the kind of
-    thing asked next to the question's terms (`Settings.extract_slot`) is not shown as an extract either."""
+    thing asked next to the question's terms (`Settings.extract_slot`) is not shown as an extract either, nor
+    passages that tell a "why" question's event without a reason (`explains`)."""
     strong = result.features.get("slot_typed") == 1.0 and result.features.get("slot", 0.0) >= settings.evidence_slot
     confident = strong or result.confidence >= settings.answer_threshold
     usable = checked if checked and checked.cited and not checked.unsupported else None
@@ -256,6 +258,9 @@ def finish(
         # choice is better there: a passage's date label can hold a date it is not about) nor compares files.
         drawn_on = checked and not gap and not asked.per_file and asked.slot not in TYPED_SLOTS
         grounds = checked.grounds if drawn_on else []
+        if asked.slot == "reason" and not explains(asked, extracts(passages, asked, settings, grounds)):
+            abstain(result, asked, passages, settings)  # they tell what happened, not why
+            return
         result.notice = gap or (
             "the model's answer used words the sources do not; showing the passage it drew on instead"
             if grounds
@@ -295,6 +300,20 @@ def shortfall(
     if asked.slot in TYPED_SLOTS and not stated:
         return f"the model's answer did not say {asked.what}; showing the best passages instead"
     return None
+
+
+def explains(asked: Question, passages: list[Passage]) -> bool:
+    """Can passages answer a "why" on their own: do they give a reason ("because", "amid", "in response"), or
+    contradict what the question takes for granted (a denial it does not make, or no longer its number or
+    date)? A passage that only tells the event asked about is no answer to why it happened (on dev, 7 of the
+    16 extracts for "why" and "what caused" questions were that; the 7 right ones all pass)."""
+    text = " ".join(p.text for p in passages)
+    given = {f for slot in ("number", "date") for f in fillers(asked.core, slot)}
+    return bool(
+        SLOT_PATTERNS["reason"].search(text)
+        or (says(CONTRARY, text) and not says(CONTRARY, asked.core))
+        or any(f not in text.lower() for f in given)
+    )
 
 
 def complete_parts(result: Answer, asked: Question, passages: list[Passage], typo_similarity: float) -> None:
@@ -419,7 +438,18 @@ def prompt(question: str, earlier: str | None, contexts: list[str]) -> list[Chat
 def extract(
     result: Answer, passages: list[Passage], asked: Question, settings: Settings, grounds: list[Passage] = ()
 ) -> None:
-    """Answer with the best passages themselves, cited; "on Friday" gets its date in brackets.
+    """Answer with the best passages themselves (`extracts`), cited; "on Friday" gets its date in brackets."""
+    best = extracts(passages, asked, settings, grounds)
+    result.extractive = True
+    quoted = [resolve_relative_dates(p.text, p.node.metadata.get("date")) for p in best]
+    result.text = " ".join(f"{text} [{i}]" for i, text in enumerate(quoted, 1))
+    result.citations = [Citation(i, p) for i, p in enumerate(best, 1)]
+
+
+def extracts(
+    passages: list[Passage], asked: Question, settings: Settings, grounds: list[Passage] = ()
+) -> list[Passage]:
+    """The passages that answer best on their own.
 
     A question in several parts gets the passage closest to each part (on dev, 1 more of the 25 such items
     right). Another question that compares or combines gets the best passage of each of the two best files
@@ -446,10 +476,7 @@ def extract(
         best = [passages[max(range(len(passages)), key=lambda i: (scores[i], -i))]]
     else:
         best = closest_passages(asked, passages, settings.typo_similarity, settings.extract_runner_up)
-    result.extractive = True
-    quoted = [resolve_relative_dates(p.text, p.node.metadata.get("date")) for p in best]
-    result.text = " ".join(f"{text} [{i}]" for i, text in enumerate(quoted, 1))
-    result.citations = [Citation(i, p) for i, p in enumerate(best, 1)]
+    return best
 
 
 def closest_passages(

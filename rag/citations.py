@@ -38,13 +38,16 @@ ABSTENTION = re.compile(
     re.I,
 )
 # A denial the passage does not make: "Russia has not withdrawn" cited to "the withdrawal is complete".
-NEGATION = re.compile(r"\b(not|never|no longer|n't|neither|nor|denied|denies|refused|failed to|still)\b", re.I)
+DENYING = r"not|never|no longer|n't|neither|nor|denied|denies|refused|failed to"
+NEGATION = re.compile(rf"\b({DENYING}|still)\b", re.I)
 # What a "Yes" must find in the passage as said: how many, in digits or words, and how universally ("all six
 # rockets were shot down" is not "five of the six").
 SPELT = "one two three four five six seven eight nine ten eleven twelve dozen twenty thirty forty fifty hundred"
 NUMBER_WORDS = dict(zip(SPELT.split(), map(str, (*range(1, 13), 12, 20, 30, 40, 50, 100)), strict=True))
 QUANTIFIERS = frozenset({"all", "every", "each", "none", "entire", "whole", "only", "always", "never"})
 DENIAL = re.compile(rf"{NEGATION.pattern}|\bno\b", re.I)  # and "no regrets", for a "Yes" to stand
+# What says something did not happen ("Putin will not attend"), without "still": a premise it can contradict.
+CONTRARY = re.compile(rf"\b({DENYING}|no)\b", re.I)
 # Verbs that say only that an event was (where was the summit "held"?): not a predicate the passage must echo.
 EVENT_VERBS = key_terms("held hold holds holding take took taken taking place occur occurred occurs located situated")
 # Words that name the documents themselves ("the 3 November attack in the roundup hit…"): the user's way of

@@ -455,3 +455,36 @@ def test_an_untyped_extract_quotes_the_passage_that_holds_the_question_not_the_t
     result = Answer(question)
     extract(result, [topic, detail], analyse(question), Settings())
     assert result.extractive and detail in [c.passage for c in result.citations], result.text
+
+
+def test_a_why_question_whose_passages_only_tell_the_event_gets_an_abstention_not_an_extract() -> None:
+    """An unsupported model answer to "why?" is replaced by the passages only when they give a reason, or
+    contradict the question's premise; a passage that just says the bridge collapsed is no answer to why."""
+    from rag.answer import Answer, finish
+    from rag.citations import Checked
+
+    settings = Settings()
+    invented = "The bridge collapsed because of a Ukrainian strike [1]."
+    for question, text, extracted in (
+        (
+            "What caused the Antonivskiy Bridge to collapse?",
+            "The Antonivskiy Bridge, the only road crossing, has collapsed, residents said on Friday.",
+            False,
+        ),
+        (
+            "What caused the Antonivskiy Bridge to collapse?",
+            "The Antonivskiy Bridge has collapsed after Russian troops blew it up, residents said.",
+            True,
+        ),
+        (  # a false premise: the passage denies the trip the question assumes
+            "Why is Putin travelling to Bali for the summit?",
+            "Putin will not attend the summit in Bali, officials confirmed on Thursday.",
+            True,
+        ),
+    ):
+        asked, passages = analyse(question), [passage(text)]
+        result = Answer(question, confidence=0.9, evidence_confidence=0.9, features={"coverage": 1.0})
+        finish(result, Checked(invented, passages, unsupported=[invented], sentences=1), asked, passages, settings)
+        assert result.extractive is extracted and result.abstained is not extracted, (question, text, result.text)
+        assert invented not in result.text
+        assert [c.passage for c in result.citations] == passages  # an abstention cites the closest passage
