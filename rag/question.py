@@ -47,7 +47,8 @@ SLOTS: list[tuple[str, re.Pattern[str]]] = [  # the one matching earliest in the
     ("place", re.compile(ASKS + r"where\b|\bwhich " + NOT_VERB + r"(\w+ ){0,2}" + PLACES + r"\b"
                          r"|\b(what|in what) " + PLACES + r"\b|\bname of the " + PLACES + r"\b", re.I)),
     ("reason", re.compile(ASKS + r"why\b|\bwhat (was|is|were) the (reason|motive|purpose|cause)\b"
-                          r"|\bfor what reason\b|\bhow come\b|\bwhat (caused|led to|prompted|triggered)\b", re.I)),
+                          r"|\bfor what reason\b|\bhow come\b|\bwhat (caused|led to|prompted|triggered)\b"
+                          r"|\bhow (did|does|do|could|can) [^?]*\b(happen|occur|come about)\b", re.I)),
     ("yesno", re.compile(r"^\W*(is|was|are|were|did|does|do|has|have|had|can|could|will|would|isn't|wasn't|didn't"
                          r"|doesn't)\b|\bconfirm\b|\bisn'?t it true\b|\byes or no\b", re.I)),
 ]  # fmt: skip

@@ -43,6 +43,7 @@ from rag.terms import key_terms
         ("Which South Korean company makes the shells?", "person"),  # an organisation: the who-slot's ORG label
         ("Who attacked the town where the dam is?", "person"),
         ("What caused the bridge to collapse?", "reason"),
+        ("How did the crash that killed him happen?", "reason"),
         ("What did Kremlin spokesman Dmitry Peskov say about the vote?", "other"),  # what he said, not who
         ("which US cities are they going to?", "place"),
         ("who did he phone in Washington, and how long did he back Ukraine?", "person"),  # what it asks first
