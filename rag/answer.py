@@ -142,8 +142,8 @@ def stream_answer(
         asked = replace(asked, terms=asked.terms | analyse(earlier).terms)
     query = f"{earlier} {asked.core}" if earlier else asked.core
     query_vector = engine.embed_query(query)  # once per question: retrieval and passage selection share it
-    said_before = earlier and earlier_answer(chat, words=None)
-    gist = said_before and earlier_answer(chat)
+    said_before = earlier_answer(chat) if earlier else None
+    gist = " ".join(said_before.split()[: settings.follow_up_gist_words]) if said_before else None
     hits = retrieve(engine, asked, query, k or settings.top_k, retriever or settings.retriever, query_vector, gist)
     engine.prefetch([hit.node for hit in hits])  # their sentence vectors, in one read
     passages = select_passages(
@@ -188,7 +188,7 @@ def stream_answer(
     checked = check(question, text, passages, claims, settings, earlier or "") if text.strip() else None
     result.features |= answer_features(checked, asked)
     result.confidence = probability(result.features, "post", fitted)
-    finish(result, checked, asked, passages, settings, analyse(earlier) if earlier else None, said_before or None)
+    finish(result, checked, asked, passages, settings, analyse(earlier) if earlier else None, said_before)
     result.timings["total_ms"] = ms(started)
     yield Done(result)
 
@@ -392,13 +392,13 @@ def earlier_question(question: str, history: list[dict], depth: int = 3) -> str 
     return " ".join(chain)
 
 
-def earlier_answer(history: list[dict], words: int | None = 40) -> str | None:
-    """The gist of the last answer (its first words, markers dropped): a follow-up's "he" or "the village"
-    is often named there, not in the question it follows. None when that answer was an abstention."""
+def earlier_answer(history: list[dict], words: int | None = None) -> str | None:
+    """The last answer (its first `words`, markers dropped): a follow-up's "he" or "the village" is often
+    named there, not in the question it follows. None when that answer was an abstention."""
     said = [str(m["content"]) for m in history if m.get("role") == "assistant" and m.get("content")]
     if not said or said[-1].startswith(NO_ANSWER[:-1]):
         return None
-    return " ".join(MARKER.sub("", said[-1]).split()[:words])  # words=None: all of it
+    return " ".join(MARKER.sub("", said[-1]).split()[:words])
 
 
 def follows(question: str) -> bool:

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # with MiniLM it does not help (hit@1 0.818 -> 0.812): use "hybrid" there.
     retriever: str = "hybrid+rerank"
     top_k: int = 5
+    # A follow-up is also searched with this many first words of the answer it follows, where its "he" or
+    # "the village" is often named.
+    follow_up_gist_words: int = 40
 
     # Evidence (rag.evidence): the best sentences of the top_k chunks, as the model's numbered passages.
     # On a CPU the prompt is the time to first token: 220 words keep the 1.5B model's first token near 6 s.

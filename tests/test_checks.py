@@ -411,7 +411,7 @@ def test_a_follow_up_is_retrieved_with_the_gist_of_the_answer_it_follows() -> No
         {"role": "user", "content": "and who ordered it?"},
         {"role": "assistant", "content": "Defence minister Sergei Shoigu ordered the withdrawal [1][2]."},
     ]
-    assert earlier_answer(history) == "Defence minister Sergei Shoigu ordered the withdrawal."
+    assert earlier_answer(history) == "Defence minister Sergei Shoigu ordered the withdrawal."  # all of it
     assert earlier_answer(history, words=3) == "Defence minister Sergei"
     assert earlier_answer([*history, {"role": "assistant", "content": NO_ANSWER}]) is None
     partial = "The documents don't say how many; the closest passage is [1]."
