@@ -24,7 +24,7 @@ from llama_index.core.schema import NodeWithScore
 
 from rag.citations import CONTRARY, MARKER, Checked, check, says
 from rag.config import Settings, get_settings
-from rag.decision import answer_features, evidence_features, probability, slot_scores, weights_path
+from rag.decision import answer_features, covered, evidence_features, probability, slot_scores, weights_path
 from rag.entities import SLOT_PATTERNS, fillers
 from rag.errors import RagError
 from rag.evidence import Passage, resolve_relative_dates, select_passages
@@ -34,6 +34,7 @@ from rag.retrieval import Retriever, check_question, get_retriever
 from rag.terms import close, key_terms
 
 NO_ANSWER = "The documents don't say."
+OFF_FOCUS = "the model's answer drew on a passage less about the question than others"
 SYSTEM_PROMPT = (
     "You answer questions about news documents using the numbered sources given with each question.\n"
     "Rules:\n"
@@ -242,14 +243,16 @@ def finish(
     confident = strong or result.confidence >= settings.answer_threshold
     usable = checked if checked and checked.cited and not checked.unsupported else None
     stated = bool(result.features.get("answer_slot"))
-    similar = settings.typo_similarity
-    gap = shortfall(result.question, usable, asked, passages, earlier, said_before, stated, similar) if usable else None
+    gap = usable and shortfall(result.question, usable, asked, passages, earlier, said_before, stated, settings)
     if usable and not gap and confident:
         result.text = usable.text
         result.citations = [Citation(i, p) for i, p in enumerate(usable.cited, 1)]
         complete_parts(result, asked, passages, settings.typo_similarity)
     elif asked.off_the_record:
         abstain(result, asked, passages, settings)  # asked to leave the sources: what they say is not the answer
+    elif gap == OFF_FOCUS:
+        abstain(result, asked, passages, settings)
+        result.notice = f"{OFF_FOCUS}; it is not shown"
     elif result.notice and (strong or result.evidence_confidence >= settings.answer_threshold):
         extract(result, passages, asked, settings)  # the LLM failed: the passages are all we have
     elif confident and (asked.slot not in TYPED_SLOTS or result.features.get("slot", 0.0) >= settings.extract_slot):
@@ -279,7 +282,7 @@ def shortfall(
     earlier: Question | None,
     said_before: str | None,
     stated: bool,
-    typo_similarity: float,
+    settings: Settings,
 ) -> str | None:
     """Why a supported answer still does not answer the question, if it does not (the notice to show):
     - a comparison answered from one document only (on dev, 1 of the 8 cross-document questions);
@@ -289,9 +292,12 @@ def shortfall(
     - a follow-up answered with the earlier answer again: nothing in it beyond the earlier turn's and the
       follow-up's words (on dev, 1 of 56 follow-ups, C028, and no right answer lost);
     - a when / how many / who / where question whose answer `stated` no filler of that kind from its cited
-      passages (on dev, 5 of 213: "How many attacks were repelled?" -> "forces cannot maintain the pace")."""
+      passages (on dev, 5 of 213: "How many attacks were repelled?" -> "forces cannot maintain the pace");
+    - an answer drawn on passages that cover much less of the question's own terms than another does
+      (`Settings.focus_gap`): the model answered from the wrong one, so `finish` abstains (OFF_FOCUS)."""
     if asked.comparative and len(files(passages[:2])) > 1 and len(files(checked.cited)) < 2:
         return "the model's answer covered one of the documents compared; showing the best passage of each"
+    typo_similarity = settings.typo_similarity
     said, own = key_terms(MARKER.sub(" ", checked.text)), analyse(question).terms
     if earlier and own and not any(close(t, said, typo_similarity) for t in own) and earlier.terms & said:
         return "the model answered the earlier question, not this one; showing the best passages instead"
@@ -299,6 +305,10 @@ def shortfall(
         return "the model repeated the earlier answer; showing the best passages instead"
     if asked.slot in TYPED_SLOTS and not stated:
         return f"the model's answer did not say {asked.what}; showing the best passages instead"
+    about = [covered(own, passage_terms(p), typo_similarity) for p in passages]
+    cited = covered(own, frozenset().union(*map(passage_terms, checked.cited)), typo_similarity)
+    if about and max(about) - cited >= settings.focus_gap:
+        return OFF_FOCUS
     return None
 
 
@@ -491,6 +501,11 @@ def closest_passages(
     if len(order) > 1 and passages[order[1]].score > passages[order[0]].score - runner_up:
         return [passages[i] for i in sorted(order[:2])]
     return [passages[order[0]]]
+
+
+def passage_terms(passage: Passage) -> frozenset[str]:
+    """A passage's key terms with its title's: what the question's coverage is measured on (rag.decision)."""
+    return key_terms(f"{passage.node.metadata.get('title') or ''} {passage.text}")
 
 
 def files(passages: list[Passage]) -> set[str]:

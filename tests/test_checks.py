@@ -489,3 +489,24 @@ def test_a_why_question_whose_passages_only_tell_the_event_gets_an_abstention_no
         assert result.extractive is extracted and result.abstained is not extracted, (question, text, result.text)
         assert invented not in result.text
         assert [c.passage for c in result.citations] == passages  # an abstention cites the closest passage
+
+
+def test_an_answer_drawn_on_a_passage_less_about_the_question_than_another_is_not_shown() -> None:
+    """Supported by the passage it cites, but that passage is about something else: another passage covers the
+    question far better (`Settings.focus_gap`), so the bot abstains, citing that one. Drawn on it, it stands."""
+    from rag.answer import Answer, finish
+    from rag.citations import Checked
+
+    settings = Settings()
+    question = "What happened to the deputy head of the Kherson region, Kirill Stremousov?"
+    about = passage("Kirill Stremousov, the Russian-installed deputy head of the Kherson region, died in a crash.", "")
+    other = passage("Russia's defence ministry said it had completed the withdrawal from the Kherson region.", "", 200)
+    asked, passages = analyse(question), [about, other]
+    for answer, cited, shown in (
+        ("The defence ministry completed the withdrawal from the Kherson region [1].", other, False),
+        ("Kirill Stremousov died in a crash [1].", about, True),
+    ):
+        result = Answer(question, confidence=0.9, evidence_confidence=0.9, features={"coverage": 1.0})
+        finish(result, Checked(answer, [cited], sentences=1), asked, passages, settings)
+        assert (result.text == answer) is shown and result.abstained is not shown, (answer, result.text)
+        assert [c.passage for c in result.citations] == [about]
