@@ -35,8 +35,12 @@ ASKS = (
     r"|ask|asks|asked|reveal|revealed|name|named|confirm|confirmed|identify|identified|explain|explained|clear|unclear"
     r"|about|of|to|by|for|with|from)\s+|^(?!.*\b(?:what|which|how|when|where|why)\b).*\b)"
 )
+# "When Zelensky met the ambassador, what share … did he say?": a "when" clause that sets the scene of
+# another question asks nothing.
+NOT_A_CLAUSE = r"(?![^?]*,\s*(?:what|how|who|whom|whose|which|where|why|did|does|do|was|were|is|are|had|has)\b)"
 SLOTS: list[tuple[str, re.Pattern[str]]] = [  # the one matching earliest in the question wins (first_slot)
-    ("date", re.compile(r"^\W*(when|since when|until when)\b|\bwhat (time|day|date|year|month)\b|\bon what date\b"
+    ("date", re.compile(r"(?:^\W*|\b(?:and|but|so|then)\s+)(when|since when|until when)\b" + NOT_A_CLAUSE
+                        + r"|\bwhat (time|day|date|year|month)\b|\bon what date\b"
                         r"|\bhow long ago\b|\bwhich (day|date|year|month)\b", re.I)),
     ("number", re.compile(r"\bhow (many|much|far|long|big|large|old)\b|\bwhat (share|percentage|proportion|number"
                           r"|fraction|amount|total)\b"

@@ -44,6 +44,8 @@ from rag.terms import key_terms
         ("Who attacked the town where the dam is?", "person"),
         ("What caused the bridge to collapse?", "reason"),
         ("How did the crash that killed him happen?", "reason"),
+        ("and when did they say the pullout was finished?", "date"),
+        ("When Zelensky met the ambassador, what share of the grid did he say was damaged?", "number"),  # scene-setting
         ("What did Kremlin spokesman Dmitry Peskov say about the vote?", "other"),  # what he said, not who
         ("which US cities are they going to?", "place"),
         ("who did he phone in Washington, and how long did he back Ukraine?", "person"),  # what it asks first
