@@ -45,6 +45,7 @@ from rag.terms import key_terms
         ("What caused the bridge to collapse?", "reason"),
         ("How did the crash that killed him happen?", "reason"),
         ("and when did they say the pullout was finished?", "date"),
+        ("How tall is the Nova Kakhovka dam?", "number"),
         ("When Zelensky met the ambassador, what share of the grid did he say was damaged?", "number"),  # scene-setting
         ("What did Kremlin spokesman Dmitry Peskov say about the vote?", "other"),  # what he said, not who
         ("which US cities are they going to?", "place"),
