@@ -42,8 +42,8 @@ SLOTS: list[tuple[str, re.Pattern[str]]] = [  # the one matching earliest in the
     ("date", re.compile(r"(?:^\W*|\b(?:and|but|so|then)\s+)(when|since when|until when)\b" + NOT_A_CLAUSE
                         + r"|\bwhat (time|day|date|year|month)\b|\bon what date\b"
                         r"|\bhow long ago\b|\bwhich (day|date|year|month)\b", re.I)),
-    ("number", re.compile(r"\bhow (many|much|far|long|big|large|old|tall|high|deep|wide|heavy)\b|\bwhat (share|percentage|proportion|number"
-                          r"|fraction|amount|total)\b"
+    ("number", re.compile(r"\bhow (many|much|far|long|big|large|old|tall|high|deep|wide|heavy)\b"
+                          r"|\bwhat (share|percentage|proportion|number|fraction|amount|total)\b"
                           r"|\bwhat(?:'s|’s| was| is| were| are) the (death toll|toll|number|total|cost"
                           r"|population|price|value|budget|size)\b", re.I)),
     ("person", re.compile(ASKS + r"(who|whom|whose)\b|\bwhat(?:'s| is| was) the name of (?!the " + PLACES + r"\b)"
