@@ -33,7 +33,8 @@ SLOT_PATTERNS = {
     "reason": re.compile(
         r"\b(because|due to|as a result|in order to|so that|aimed at|aim of|a bid to|to ensure|"
         r"to avoid|to prevent|to protect|reason|citing|after|amid|since|as part of|intended to|"
-        r"designed to|meant to|for fear|in response|following)\b",
+        r"designed to|meant to|for fear|in response|following|caused|causing|led to|resulted in|blamed|"
+        r"triggered|sparked|prompted)\b",
         re.I,
     ),  # fmt: skip
 }
