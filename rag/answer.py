@@ -255,7 +255,12 @@ def finish(
         result.notice = f"{OFF_FOCUS}; it is not shown"
     elif result.notice and (strong or result.evidence_confidence >= settings.answer_threshold):
         extract(result, passages, asked, settings)  # the LLM failed: the passages are all we have
-    elif confident and (asked.slot not in TYPED_SLOTS or result.features.get("slot", 0.0) >= settings.extract_slot):
+    elif confident and (
+        # a question in parts asks several kinds of thing: its first part's slot does not gate the extract
+        asked.slot not in TYPED_SLOTS
+        or len(asked.parts) > 1
+        or result.features.get("slot", 0.0) >= settings.extract_slot
+    ):
         # the evidence answers the question but the model did not say it: show the evidence
         # What the model drew on, for a question that neither asks for a typed filler (rag.evidence's slot
         # choice is better there: a passage's date label can hold a date it is not about) nor compares files.

@@ -71,8 +71,8 @@ LEADING = re.compile(rf"^\W*(?:{CONFIRM}|{OFF_SOURCES})", re.I)
 OFF_THE_RECORD = re.compile(rf"^\W*{OFF_SOURCES}", re.I)
 # Questions that ask about two things at once, or compare: each part is retrieved on its own.
 PART_SPLIT = re.compile(
-    r"\s*(?:,?\s+and (?:what|how|who|when|where|why|did|was|were|is)\b|;|\bcompared (?:to|with)\b|\bversus\b|\bvs\.?\b"
-    r"|\bwhile\b|\bwhereas\b)\s*",
+    r"\s*(?:,?\s+and (?:what|which|how|who|when|where|why|did|was|were|is)\b|;|\bcompared (?:to|with)\b|\bversus\b"
+    r"|\bvs\.?\b|\bwhile\b|\bwhereas\b)\s*",
     re.I,
 )
 # Not "than": "faster than in February" compares within one report, and a comparison's answer must cite two.

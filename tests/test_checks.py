@@ -80,6 +80,7 @@ def test_multi_part_and_comparative_questions_are_split() -> None:
     assert len(asked.parts) == 2 and "bridge" in asked.parts[1]
     assert analyse("How did power cuts in Kyiv change a year later?").comparative
     assert len(analyse("When did Russia leave Kherson?").parts) == 1
+    assert len(analyse("What share of the grid was damaged, and which regions did the drones hit?").parts) == 2
 
 
 def test_slot_fillers_come_from_entity_types_and_patterns() -> None:
@@ -513,3 +514,25 @@ def test_an_answer_drawn_on_a_passage_less_about_the_question_than_another_is_no
         finish(result, Checked(answer, [cited], sentences=1), asked, passages, settings)
         assert (result.text == answer) is shown and result.abstained is not shown, (answer, result.text)
         assert [c.passage for c in result.citations] == [about]
+
+
+def test_a_question_in_parts_gets_an_extract_though_its_first_part_asks_a_typed_slot() -> None:
+    """ "What share…, and which regions…?": the first part's "how much" slot does not gate the extract of a
+    question that asks two kinds of thing; each part gets its closest passage. Asked alone, it does."""
+    from rag.answer import Answer, finish
+    from rag.citations import Checked
+
+    share = passage("Zelensky said that 40 percent of the energy facilities were damaged by targeted attacks.", "")
+    regions = passage("The drone attack on 3 November hit the Kharkiv and Odessa regions, officials said.", "", 300)
+    for question, extracted in (
+        ("What share of the energy facilities were damaged, and which regions did the drone attack hit?", True),
+        ("What share of the energy facilities were damaged?", False),
+    ):
+        asked, passages = analyse(question), [share, regions]
+        features = {"coverage": 1.0, "slot": 0.0, "slot_typed": 1.0}
+        result = Answer(question, confidence=0.9, evidence_confidence=0.9, features=features)
+        invented = "Half of the facilities were damaged [1]."
+        finish(result, Checked(invented, passages, unsupported=[invented], sentences=1), asked, passages, Settings())
+        assert result.extractive is extracted and result.abstained is not extracted, (question, result.text)
+        if extracted:
+            assert [c.passage for c in result.citations] == [share, regions]
