@@ -536,3 +536,18 @@ def test_a_question_in_parts_gets_an_extract_though_its_first_part_asks_a_typed_
         assert result.extractive is extracted and result.abstained is not extracted, (question, result.text)
         if extracted:
             assert [c.passage for c in result.citations] == [share, regions]
+
+
+def test_an_extract_of_a_paraphrased_question_quotes_the_passage_closest_in_meaning() -> None:
+    """When no passage shares the question's words ("the Kremlin's man in Washington"), the one whose sentence
+    is most similar to it in meaning is quoted, not simply the first."""
+    from rag.answer import Answer, extract
+
+    question = "What was the Kremlin's man in Washington accusing Kyiv of plotting?"
+    first = passage("The pranksters were accused of acting as a tool of information warfare.", "")
+    meant = passage("Ambassador Anatoly Antonov claimed Ukraine planned to detonate a dirty bomb.", "", 300)
+    first.similarity, meant.similarity = 0.45, 0.7  # what the embedder makes of them
+    first.score, meant.score = 0.5, 0.7  # too far behind to come along as the runner-up
+    result = Answer(question)
+    extract(result, [first, meant], analyse(question), Settings())
+    assert [c.passage for c in result.citations] == [meant], result.text
