@@ -24,7 +24,15 @@ from llama_index.core.schema import NodeWithScore
 
 from rag.citations import CONTRARY, MARKER, Checked, check, says
 from rag.config import Settings, get_settings
-from rag.decision import answer_features, covered, evidence_features, probability, slot_scores, weights_path
+from rag.decision import (
+    answer_features,
+    covered,
+    evidence_features,
+    passage_terms,
+    probability,
+    slot_scores,
+    weights_path,
+)
 from rag.entities import SLOT_PATTERNS, fillers
 from rag.errors import RagError
 from rag.evidence import Passage, resolve_relative_dates, select_passages
@@ -266,7 +274,8 @@ def finish(
         # choice is better there: a passage's date label can hold a date it is not about) nor compares files.
         drawn_on = checked and not gap and not asked.per_file and asked.slot not in TYPED_SLOTS
         grounds = checked.grounds if drawn_on else []
-        if asked.slot == "reason" and not explains(asked, extracts(passages, asked, settings, grounds)):
+        best = extracts(passages, asked, settings, grounds)
+        if asked.slot == "reason" and not explains(asked, best):
             abstain(result, asked, passages, settings)  # they tell what happened, not why
             return
         result.notice = gap or (
@@ -274,7 +283,7 @@ def finish(
             if grounds
             else "the model's answer was not supported by the sources; showing them instead"
         )
-        extract(result, passages, asked, settings, grounds)
+        quote(result, best)
     else:
         abstain(result, asked, passages, settings)
 
@@ -453,8 +462,12 @@ def prompt(question: str, earlier: str | None, contexts: list[str]) -> list[Chat
 def extract(
     result: Answer, passages: list[Passage], asked: Question, settings: Settings, grounds: list[Passage] = ()
 ) -> None:
-    """Answer with the best passages themselves (`extracts`), cited; "on Friday" gets its date in brackets."""
-    best = extracts(passages, asked, settings, grounds)
+    """Answer with the best passages themselves (`extracts`)."""
+    quote(result, extracts(passages, asked, settings, grounds))
+
+
+def quote(result: Answer, best: list[Passage]) -> None:
+    """The passages as the answer, cited; "on Friday" gets its date in brackets."""
     result.extractive = True
     quoted = [resolve_relative_dates(p.text, p.node.metadata.get("date")) for p in best]
     result.text = " ".join(f"{text} [{i}]" for i, text in enumerate(quoted, 1))
@@ -508,11 +521,6 @@ def closest_passages(
     if len(order) > 1 and passages[order[1]].score > passages[order[0]].score - runner_up:
         return [passages[i] for i in sorted(order[:2])]
     return [passages[order[0]]]
-
-
-def passage_terms(passage: Passage) -> frozenset[str]:
-    """A passage's key terms with its title's: what the question's coverage is measured on (rag.decision)."""
-    return key_terms(f"{passage.node.metadata.get('title') or ''} {passage.text}")
 
 
 def files(passages: list[Passage]) -> set[str]:

@@ -58,7 +58,7 @@ def evidence_features(question: Question, passages: list[Passage], typo_similari
     if not passages:
         return dict.fromkeys(EVIDENCE_FEATURES, 0.0) | {"missing": 1.0}
     terms = question.terms
-    union = frozenset().union(*(key_terms(f"{p.node.metadata.get('title') or ''} {p.text}") for p in passages))
+    union = frozenset().union(*map(passage_terms, passages))
     coverage = covered(terms, union, typo_similarity)
     return {
         "similarity": max(0.0, max(p.similarity for p in passages)),
@@ -67,6 +67,11 @@ def evidence_features(question: Question, passages: list[Passage], typo_similari
         "slot": max(slot_scores(question, passages, typo_similarity)),
         "slot_typed": float(question.slot in TYPED_SLOTS),
     }
+
+
+def passage_terms(passage: Passage) -> frozenset[str]:
+    """A passage's key terms with its title's: what the question's coverage is measured on."""
+    return key_terms(f"{passage.node.metadata.get('title') or ''} {passage.text}")
 
 
 def slot_scores(question: Question, passages: list[Passage], typo_similarity: float = 0.8) -> list[float]:
