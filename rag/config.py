@@ -136,7 +136,11 @@ class Settings(BaseSettings):
     # one ("the schedules last twelve hours a day" to "twelve hours of power cuts a day"): on dev 4 extracts
     # become the model's right answers and 1 refusal a right answer; 0.8 lets a wrong answer through.
     claim_echo: float = 0.85
-    yes_confirm: float = 0.8  # of a yes/no question's words, for a "Yes" to stand
+    # Of a yes/no question's words one passage must hold for a "Yes" to stand. All of them: at 0.8 "Isn't it true
+    # that Russian officials admitted their own forces damaged the dam?" was confirmed by "Russian occupiers are
+    # claiming that a dam has been damaged by a Ukrainian HIMARS strike" (G060, a blind item); on dev 0.9 and 1.0
+    # change no other outcome (a "Yes" dropped leaves the rest of the answer, checked as before).
+    yes_confirm: float = 1.0
     typo_similarity: float = 0.8  # difflib ratio at which two stemmed words count as one word misspelt
 
     # UI: the sources panel keeps the passages of this many recent answers per chat (older answers keep

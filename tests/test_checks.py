@@ -268,6 +268,14 @@ def test_a_yes_stands_only_when_a_passage_states_the_claim() -> None:
     assert not right.unconfirmed and right.text.startswith("Yes") and right.cited == [said]
 
 
+def test_a_yes_needs_every_word_of_the_claim_not_most_of_them() -> None:
+    said = passage("Russian officials in Kherson said on 6 November the Kakhovka dam was damaged by Ukrainian forces.")
+    question = "Isn't it true that Russian officials admitted their own forces damaged the Kakhovka dam on 6 November?"
+    answer = "Yes, Russian officials said the Kakhovka dam was damaged on 6 November [1]."
+    checked = check(question, answer, [said], [said.text])  # 8 of the claim's 9 words: not "admitted"
+    assert checked.unconfirmed and not checked.text.lower().startswith("yes")
+
+
 def test_a_yes_needs_the_claims_count_and_its_all_stated() -> None:
     said = passage("Air defences shot down five of six HIMARS rockets; one hit a lock of the dam.")
     contexts = [said.text]
