@@ -153,7 +153,10 @@ def stream_answer(
     query_vector = engine.embed_query(query)  # once per question: retrieval and passage selection share it
     said_before = earlier_answer(chat) if earlier else None
     gist = " ".join(said_before.split()[: settings.follow_up_gist_words]) if said_before else None
-    hits = retrieve(engine, asked, query, k or settings.top_k, retriever or settings.retriever, query_vector, gist)
+    sentences = settings.sentence_hits if asked.per_file and not gist else 0
+    hits = retrieve(
+        engine, asked, query, k or settings.top_k, retriever or settings.retriever, query_vector, gist, sentences
+    )
     engine.prefetch([hit.node for hit in hits])  # their sentence vectors, in one read
     passages = select_passages(
         asked.core, hits, query_vector, engine.sentence_vectors, per_file=asked.per_file, settings=settings
@@ -210,18 +213,19 @@ def retrieve(
     mode: str,
     query_vector: np.ndarray,
     gist: str | None = None,
+    sentences: int = 0,
 ) -> list[NodeWithScore]:
     """The hits for `query` (a follow-up goes with the question it depends on); a question in several
     parts gets each part's best hits too, interleaved, and a follow-up those found with the `gist` of the
-    answer it follows (its "he" is named there)."""
+    answer it follows (its "he" is named there). `sentences`: see Retriever.retrieve."""
     if gist:
         searches = [query, f"{query} {gist}"]
     elif query != asked.core or len(asked.parts) == 1:
-        return engine.retrieve(query, k, mode, query_vector)
+        return engine.retrieve(query, k, mode, query_vector, sentences)
     else:
         searches = [asked.core, *asked.parts]
     vectors = [query_vector] + [None] * (len(searches) - 1)  # each other search is other text: embedded on its own
-    ranked = [engine.retrieve(search, k, mode, v) for search, v in zip(searches, vectors)]
+    ranked = [engine.retrieve(search, k, mode, v, sentences) for search, v in zip(searches, vectors)]
     merged: dict[str, NodeWithScore] = {}
     for rank in range(k):
         for hits in ranked:

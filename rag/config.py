@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # with MiniLM it does not help (hit@1 0.818 -> 0.812): use "hybrid" there.
     retriever: str = "hybrid+rerank"
     top_k: int = 5
+    # A question that compares or combines documents (Question.per_file) also searches single sentences: this
+    # many best-matching ones, their chunks fused with the hybrid ranking. A roundup's chunk mixes many topics,
+    # so its one sentence about the question's second half is missed by the chunk's vector. 0 turns it off.
+    sentence_hits: int = 20
     # A follow-up is also searched with this many first words of the answer it follows, where its "he" or
     # "the village" is often named.
     follow_up_gist_words: int = 40

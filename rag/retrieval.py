@@ -30,8 +30,10 @@ from rag.lexical import LexicalRetriever, open_snapshot
 from rag.limits import MAX_K, MAX_QUESTION_CHARS, RetrievalError, check_k, check_question  # noqa: F401 (API)
 from rag.store import (
     StoreError,
+    chunks_by_sentence,
     guarded,
     live_state,
+    nodes_by_id,
     open_collection,
     sentence_vectors_for,
     sentences_name,
@@ -57,6 +59,7 @@ class Retriever:
         if collection is None or name is None:
             raise StoreError(f"there is no index in {where(settings)} yet; run `rag ingest`")
         self.settings = settings
+        self.collection = collection
         self.version = (name, fp)
         self.checked = time.monotonic()
         self.embedder = embedder or get_query_embedder(settings)
@@ -89,9 +92,16 @@ class Retriever:
         return np.asarray(self.embedder.get_query_embedding(check_question(question)))
 
     def retrieve(
-        self, question: str, k: int | None = None, mode: str | None = None, query_vector: np.ndarray | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        mode: str | None = None,
+        query_vector: np.ndarray | None = None,
+        sentences: int = 0,
     ) -> list[NodeWithScore]:
-        """The k best chunks; pass `query_vector` (embed_query of the same text) to embed the question once."""
+        """The k best chunks; pass `query_vector` (embed_query of the same text) to embed the question once.
+        With `sentences` (hybrid+rerank only), the chunks of that many best-matching single sentences join in
+        (Settings.sentence_hits)."""
         question = check_question(question)
         k = check_k(self.settings.top_k if k is None else k)
         mode = mode or self.settings.retriever
@@ -106,7 +116,24 @@ class Retriever:
         hits = boost_dates(question, hits)
         if mode == "hybrid+rerank" and query_vector is not None:
             hits = self.rerank(query_vector, hits)
+            if sentences and self.sentences is not None:
+                hits = self.with_sentence_hits(query_vector, hits, sentences)
         return hits[:k]
+
+    def with_sentence_hits(self, query: np.ndarray, hits: list[NodeWithScore], n: int) -> list[NodeWithScore]:
+        """The hits fused (reciprocal rank) with the chunks of the `n` sentences closest to the question."""
+        assert self.sentences is not None
+        ranked = chunks_by_sentence(self.settings, self.sentences, query, n)
+        nodes = {hit.node.node_id: hit.node for hit in hits}
+        nodes |= nodes_by_id(self.settings, self.collection, [c for c in ranked if c not in nodes])
+        by_hits = {hit.node.node_id: r for r, hit in enumerate(hits)}
+        by_sentence = {c: r for r, c in enumerate(ranked)}
+
+        def fused(chunk: str) -> float:
+            return sum(1 / (RRF_K + ranks[chunk]) for ranks in (by_hits, by_sentence) if chunk in ranks)
+
+        found = [c for c in dict.fromkeys([*by_hits, *ranked]) if c in nodes]
+        return sorted((NodeWithScore(node=nodes[c], score=fused(c)) for c in found), key=lambda h: -(h.score or 0))
 
     def rerank(self, query: np.ndarray, hits: list[NodeWithScore]) -> list[NodeWithScore]:
         if not hits:

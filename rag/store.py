@@ -327,6 +327,14 @@ def sentence_vectors_for(settings: Settings, sentences: Collection, chunk_ids: l
     return stack_sentences(got["ids"], got["embeddings"] if got["embeddings"] is not None else [])
 
 
+def chunks_by_sentence(settings: Settings, sentences: Collection, vector: np.ndarray, n: int) -> list[str]:
+    """The ids of the chunks holding the `n` sentences closest to `vector`, best first, each once."""
+    got = call(
+        settings, lambda: sentences.query(query_embeddings=[vector.tolist()], n_results=n, include=["metadatas"])
+    )
+    return list(dict.fromkeys(str(m["chunk"]) for m in (got["metadatas"] or [[]])[0]))
+
+
 def stack_sentences(ids: list[str], vectors: Any) -> dict[str, np.ndarray]:
     rows: dict[str, list[tuple[int, np.ndarray]]] = {}
     for sentence_id, vector in zip(ids, vectors):

@@ -351,6 +351,28 @@ def test_a_comparison_answered_from_one_document_shows_the_best_passage_of_each(
     assert_citations_are_real(result)
 
 
+def test_a_comparison_also_ranks_chunks_by_their_best_single_sentence(settings: Settings) -> None:
+    """A roundup's chunk mixes many topics, so its vector can miss the one sentence a comparison's second half
+    is about: a question that compares documents (Question.per_file) also searches single sentences
+    (Settings.sentence_hits), and the chunk of the closest one is among its hits."""
+    from rag.question import analyse
+    from rag.retrieval import get_retriever
+    from rag.store import chunks_by_sentence
+
+    question = (
+        "Both in Nov 2022 and a year later there were reports of Washington nudging Kyiv toward peace talks. "
+        "What was reported each time and how did Ukraine respond?"
+    )
+    assert analyse(question).per_file and settings.sentence_hits
+    engine = get_retriever(settings)
+    vector = engine.embed_query(question)
+    closest = chunks_by_sentence(settings, engine.sentences, vector, settings.sentence_hits)[0]
+    found = engine.retrieve(question, 5, "hybrid+rerank", vector, sentences=settings.sentence_hits)
+    assert closest in [hit.node.node_id for hit in found]
+    without = engine.retrieve(question, 5, "hybrid+rerank", vector)
+    assert closest not in [hit.node.node_id for hit in without]  # the chunk ranking alone misses it
+
+
 def test_a_follow_up_answered_as_the_earlier_question_shows_the_passages(settings: Settings) -> None:
     """The scripted model re-answers the earlier question with a true sentence that says nothing of who ordered."""
     from rag.evidence import select_passages
