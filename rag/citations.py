@@ -328,8 +328,14 @@ def check(
 def plain_references(answer: str) -> str:
     """ "According to [2], Poland …" -> "[2] Poland …": each marker used as a noun is kept as a plain marker,
     then the spaces that leaves (before punctuation, doubled) go."""
-    marked = REFERENCE.sub(lambda m: f" {m['m'] or m['n']} ", answer)
+    marked = REFERENCE.sub(lambda m: f"{kept_comma(m[0])} {m['m'] or m['n']} ", answer)
     return re.sub(r"\s+(?=[.,;:!?])|(?<=\s)\s+", "", marked)
+
+
+def kept_comma(reference: str) -> str:
+    """ "Yes, according to [1], Russia …" keeps its first comma ("Yes, [1] Russia …"); a reference that
+    ends the clause ("…, as stated in [1].") takes its comma with it."""
+    return "," if reference.startswith(",") and reference.rstrip().endswith(",") else ""
 
 
 def unconfirmed_yes(claim: str, answer: str, contexts: list[str], confirm: float = 0.8) -> tuple[str, bool]:

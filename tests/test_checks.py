@@ -252,6 +252,10 @@ def test_a_marker_used_as_a_noun_becomes_a_citation_of_the_plain_claim() -> None
         checked = check(question, answer, [war, refugees], contexts)
         assert checked.text == "Poland has registered about 4.5 million refugees [1].", answer
         assert checked.cited == [refugees] and not checked.unsupported
+    checked = check(
+        question, "Indeed, according to [2], Poland has registered about 4.5 million.", [war, refugees], contexts
+    )
+    assert checked.text == "Indeed, Poland has registered about 4.5 million [1]."  # the clause's comma stays
 
 
 def test_a_yes_stands_only_when_a_passage_states_the_claim() -> None:
