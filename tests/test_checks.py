@@ -563,3 +563,20 @@ def test_an_extract_of_a_paraphrased_question_quotes_the_passage_closest_in_mean
     result = Answer(question)
     extract(result, [first, meant], analyse(question), Settings())
     assert [c.passage for c in result.citations] == [meant], result.text
+
+
+def test_each_part_of_a_question_gets_the_passage_closest_to_it_in_words_and_meaning() -> None:
+    """Two passages share a part's words equally ("Moscow", "missiles"): the one closer in meaning is that
+    part's passage, not simply the first (rag.answer.closest_to)."""
+    from rag.answer import Answer, extract
+
+    question = "What did Kirby say in 2022 about North Korea's shells, and what did Moscow say about the missiles?"
+    kirby = passage("Kirby said North Korea was covertly supplying Russia with shells.", "")
+    aside = passage("Moscow said the missiles were a matter for the ministry, a reporter noted.", "", 100)
+    meant = passage("Moscow denied buying missiles, calling the claims false from start to finish.", "", 200)
+    kirby.similarity, aside.similarity, meant.similarity = 0.7, 0.4, 0.65  # what the embedder makes of them
+    asked = analyse(question)
+    assert len(asked.parts) == 2
+    result = Answer(question)
+    extract(result, [kirby, aside, meant], asked, Settings())
+    assert [c.passage for c in result.citations] == [kirby, meant], result.text
