@@ -126,27 +126,16 @@ class Retriever:
         ranked = chunks_by_sentence(self.settings, self.sentences, query, n)
         nodes = {hit.node.node_id: hit.node for hit in hits}
         nodes |= nodes_by_id(self.settings, self.collection, [c for c in ranked if c not in nodes])
-        by_hits = {hit.node.node_id: r for r, hit in enumerate(hits)}
-        by_sentence = {c: r for r, c in enumerate(ranked)}
-
-        def fused(chunk: str) -> float:
-            return sum(1 / (RRF_K + ranks[chunk]) for ranks in (by_hits, by_sentence) if chunk in ranks)
-
-        found = [c for c in dict.fromkeys([*by_hits, *ranked]) if c in nodes]
-        return sorted((NodeWithScore(node=nodes[c], score=fused(c)) for c in found), key=lambda h: -(h.score or 0))
+        return fuse(nodes, [hit.node.node_id for hit in hits], ranked)
 
     def rerank(self, query: np.ndarray, hits: list[NodeWithScore]) -> list[NodeWithScore]:
         if not hits:
             return hits
         self.prefetch([hit.node for hit in hits])
         best = [float((self.sentence_vectors(hit.node) @ query).max()) for hit in hits]
-        order = np.argsort(best)[::-1]
-        rerank_rank = {int(i): r for r, i in enumerate(order)}
-        fused = [
-            NodeWithScore(node=hit.node, score=1 / (RRF_K + i) + 1 / (RRF_K + rerank_rank[i]))
-            for i, hit in enumerate(hits)
-        ]
-        return sorted(fused, key=lambda h: h.score or 0.0, reverse=True)
+        ids = [hit.node.node_id for hit in hits]
+        by_sentence = [ids[int(i)] for i in np.argsort(best)[::-1]]
+        return fuse({hit.node.node_id: hit.node for hit in hits}, ids, by_sentence)
 
     def prefetch(self, nodes: list[TextNode]) -> None:
         """Fetch the stored sentence vectors of these chunks in one Chroma read, into a bounded cache (before
@@ -197,6 +186,15 @@ class Retriever:
             with self._lock:
                 self._sentence_vectors[node.node_id] = found
         return found
+
+
+def fuse(nodes: dict[str, TextNode], *rankings: list[str]) -> list[NodeWithScore]:
+    """Reciprocal-rank fusion of rankings of chunk ids, each best first: a chunk scores 1 / (RRF_K + rank) summed
+    over the rankings that hold it. Best first; ties keep the order the chunks were first ranked in."""
+    ranks = [{chunk: r for r, chunk in enumerate(ranking)} for ranking in rankings]
+    found = [c for c in dict.fromkeys(c for ranking in rankings for c in ranking) if c in nodes]
+    scored = [NodeWithScore(node=nodes[c], score=sum(1 / (RRF_K + r[c]) for r in ranks if c in r)) for c in found]
+    return sorted(scored, key=lambda h: h.score or 0.0, reverse=True)
 
 
 def boost_dates(question: str, hits: list[NodeWithScore]) -> list[NodeWithScore]:
