@@ -76,8 +76,12 @@ PART_SPLIT = re.compile(
     re.I,
 )
 # Not "than": "faster than in February" compares within one report, and a comparison's answer must cite two.
-COMPARISON = re.compile(r"\b(compare|comparison|differ|difference|change[ds]?|both|a year later|a year on|since then"
-                        r"|versus|vs)\b", re.I)  # fmt: skip
+COMPARISON = re.compile(r"\b(compare|comparison|differ|difference|change[ds]?|both|since then|versus|vs)\b", re.I)
+# A question about one thing at two times ("the following spring", "a year on"): its evidence spans documents
+# of each time, as does a question naming two years ("quoted in the 2022 coverage and again in 2023").
+LATER = re.compile(r"\b((?:the )?following (?:spring|summer|autumn|fall|winter|year)|later that year"
+                   r"|(?:months|a year|years) (?:later|on|after))\b", re.I)  # fmt: skip
+YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 # Words that say which slot is asked, not what about: not content a sentence must share.
 SLOT_WORDS = (
     "number name reason date time day year month total amount place city town region country person official cause "
@@ -99,6 +103,7 @@ class Question:
     terms: frozenset[str]  # stemmed content terms, without the words that only name the slot
     parts: tuple[str, ...]  # sub-questions retrieved separately; (core,) for a simple question
     comparative: bool
+    spans_years: bool = False  # about two times: two years named, or "a year later", "the following spring"
 
     @property
     def off_the_record(self) -> bool:
@@ -140,5 +145,6 @@ def analyse(text: str) -> Question:
         slot = "yesno"
     terms = key_terms(core) - SLOT_TERMS
     parts = tuple(p for p in (s.strip(" ,?") for s in PART_SPLIT.split(core)) if len(p.split()) >= 3)
-    comparative = bool(COMPARISON.search(core))
-    return Question(text, core, slot, leading, terms or key_terms(core), parts or (core,), comparative)
+    spans_years = bool(LATER.search(core)) or len(set(YEAR.findall(core))) > 1
+    comparative = bool(COMPARISON.search(core)) or spans_years
+    return Question(text, core, slot, leading, terms or key_terms(core), parts or (core,), comparative, spans_years)
