@@ -537,14 +537,14 @@ def file_pair(asked: Question, passages: list[Passage]) -> list[Passage]:
     """The best passage of each of the two best files (they come first: rag.evidence). A question that spans
     two times ("in 2022 … by the 2023 roundup", "the following spring") gets its second from a file not dated
     in the first one's year: two reports of the same week cannot answer how things changed a year later."""
-    first = passages[:1]
-    if not first:
+    if not passages:
         return []
-    year = passage_year(first[0])
+    best, year = passages[0], passage_year(passages[0])
     for p in passages[1:]:
-        if files([p]) - files(first) and not (asked.spans_years and year and passage_year(p) == year):
-            return [first[0], p]
-    return first
+        other_file = p.node.metadata["file"] != best.node.metadata["file"]
+        if other_file and not (asked.spans_years and year and passage_year(p) == year):
+            return [best, p]
+    return [best]
 
 
 def one_sided(asked: Question, cited: list[Passage]) -> bool:

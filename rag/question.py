@@ -103,7 +103,7 @@ class Question:
     terms: frozenset[str]  # stemmed content terms, without the words that only name the slot
     parts: tuple[str, ...]  # sub-questions retrieved separately; (core,) for a simple question
     comparative: bool
-    spans_years: bool = False  # about two times: two years named, or "a year later", "the following spring"
+    spans_years: bool  # about two times: two years named, or "a year later", "the following spring"
 
     @property
     def off_the_record(self) -> bool:

@@ -113,9 +113,11 @@ def test_a_place_the_small_entity_model_mistypes_still_fills_a_where_slot() -> N
     assert not fillers("The dam was damaged on Monday.", "place")
 
 
-def passage(text: str, title: str = "A title about Kherson", start: int = 0) -> Passage:
-    node = TextNode(text=text, metadata={"file": "x.txt", "start": start, "end": start + len(text), "title": title})
-    return Passage(node, [Segment(text, start)], 1.0, 0.6)
+def passage(
+    text: str, title: str = "A title about Kherson", start: int = 0, file: str = "x.txt", day: str | None = None
+) -> Passage:
+    meta = {"file": file, "start": start, "end": start + len(text), "title": title, "date": day}
+    return Passage(TextNode(text=text, metadata=meta), [Segment(text, start)], 1.0, 0.6)
 
 
 def test_a_number_or_name_the_passage_lacks_fails_the_claim_check() -> None:
@@ -582,11 +584,6 @@ def test_each_part_of_a_question_gets_the_passage_closest_to_it_in_words_and_mea
     assert [c.passage for c in result.citations] == [kirby, meant], result.text
 
 
-def dated(file: str, day: str | None, text: str = "Kherson was shelled.") -> Passage:
-    node = TextNode(text=text, id_=f"{file}-{day}", metadata={"file": file, "date": day, "start": 0, "end": len(text)})
-    return Passage(node, [Segment(text, 0)], 1.0, 0.6)
-
-
 def test_a_question_spanning_two_years_gets_evidence_from_a_file_of_each() -> None:
     """Two reports of the same week cannot say how things stood a year later: a question naming two years,
     or "the following spring", pairs its best file with the best one not dated in the same year."""
@@ -596,8 +593,10 @@ def test_a_question_spanning_two_years_gets_evidence_from_a_file_of_each() -> No
     assert spans.spans_years and spans.per_file
     assert analyse("Bakhmut's power plants were wiped out; was it still holding the following spring?").spans_years
     assert not analyse("What happened in Kherson in November 2022?").spans_years
-    same_week, undated, next_year = dated("b", "2022-11-10"), dated("c", None), dated("d", "2023-04-07")
-    passages = [dated("a", "2022-11-06"), same_week, undated, next_year]
+    shelled = "Kherson was shelled."
+    same_week, undated = passage(shelled, file="b", day="2022-11-10"), passage(shelled, file="c")
+    next_year = passage(shelled, file="d", day="2023-04-07")
+    passages = [passage(shelled, file="a", day="2022-11-06"), same_week, undated, next_year]
     assert file_pair(spans, passages) == [passages[0], undated]
     assert file_pair(analyse("How do the two reports about Kherson compare?"), passages) == passages[:2]
     assert one_sided(spans, [passages[0], same_week]) and not one_sided(spans, [passages[0], next_year])
