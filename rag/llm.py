@@ -142,13 +142,20 @@ def _close_llamas() -> None:
     _LLAMAS.clear()
 
 
-def _load_llama(path: str, n_ctx: int, n_threads: int) -> tuple[Llama, threading.Lock]:
+def _load_llama(path: str, n_ctx: int, n_threads: int, flash_attn: bool) -> tuple[Llama, threading.Lock]:
     with _LOAD_LOCK:
         if path not in _LLAMAS:
             from llama_cpp import Llama
 
             try:
-                llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+                llama = Llama(
+                    model_path=path,
+                    n_ctx=n_ctx,
+                    n_threads=n_threads,
+                    n_threads_batch=n_threads,  # its default counts the host's cores, not the ones we may use
+                    flash_attn=flash_attn,
+                    verbose=False,
+                )
             except (ValueError, RuntimeError) as exc:
                 hint = "set RAG_LLM_MODEL to a valid GGUF file or to one of " + ", ".join(MODELS)
                 raise LLMError(f"Could not load the model {path} ({exc}); {hint}") from None
@@ -165,6 +172,7 @@ class LlamaCppLLM(CustomLLM):
     seed: int = 42
     context_window: int = 4096
     n_threads: int = 2
+    flash_attention: bool = True
 
     @classmethod
     def class_name(cls) -> str:
@@ -189,7 +197,7 @@ class LlamaCppLLM(CustomLLM):
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        llama, lock = _load_llama(self.model_path, self.context_window, self.n_threads)
+        llama, lock = _load_llama(self.model_path, self.context_window, self.n_threads, self.flash_attention)
         with lock:
             out = llama.create_chat_completion(**self._request(messages, kwargs))
         text = out["choices"][0]["message"]["content"] or ""
@@ -200,7 +208,7 @@ class LlamaCppLLM(CustomLLM):
         request = self._request(messages, kwargs)
 
         def gen() -> ChatResponseGen:
-            llama, lock = _load_llama(self.model_path, self.context_window, self.n_threads)
+            llama, lock = _load_llama(self.model_path, self.context_window, self.n_threads, self.flash_attention)
             text = ""
             with lock:
                 for chunk in llama.create_chat_completion(**request, stream=True):
@@ -232,6 +240,7 @@ def get_llm(settings: Settings) -> LLM:
             seed=settings.seed,
             context_window=settings.local_context_window,
             n_threads=settings.llm_threads or len(os.sched_getaffinity(0)),
+            flash_attention=settings.llm_flash_attention,
         )
     if settings.llm == "openai":
         from llama_index.llms.openai_like import OpenAILike

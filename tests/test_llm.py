@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import socket
 import subprocess
 import sys
@@ -167,6 +168,18 @@ def test_default_model_is_the_1_5b_and_answers():
     llm = get_llm(Settings(llm="local", llm_model=None, max_tokens=16))
     assert llm.metadata.model_name == MODELS[DEFAULT_MODEL].filename
     assert "".join(stream_chat(llm, HELLO)).strip()
+
+
+def test_local_model_runs_with_flash_attention_on_the_cores_it_may_use(fast_model: Path):
+    import llama_cpp
+
+    from rag import llm as llm_module
+
+    assert "".join(stream_chat(get_llm(settings(llm_model=str(fast_model))), HELLO)).strip()
+    llama, _ = llm_module._LLAMAS[str(fast_model)]
+    assert llama.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    # prompt processing too: llama-cpp-python's own default would count the host's cores
+    assert llama.n_threads_batch == llama.n_threads == len(os.sched_getaffinity(0))
 
 
 def test_unloadable_model_file_is_an_llm_error(tmp_path: Path):
