@@ -159,13 +159,13 @@ class Settings(BaseSettings):
     openai_api_key: str | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY", "RAG_OPENAI_API_KEY"))
     llm_timeout: float = 60.0
     llm_threads: int | None = None  # local model threads; default: every core this process may use
-    local_context_window: int = 4096  # tokens; our prompts stay far below, a bigger window only costs RAM
     # llama.cpp's flash attention: on 2 cores, first token p50 5.83 s -> 5.54 s over 20 dev prompts (prompt
     # processing is the time to first token). Its float sums differ, so 5 of those 20 answers were worded
     # differently: the reports were re-run with it (README). Its sums also depend on how much of the prompt
     # llama.cpp reuses from the one before, so an answer can change with the question asked before it
     # (1 of the 99 test items between two runs).
     llm_flash_attention: bool = True
+    local_context_window: int = 4096  # tokens; our prompts stay far below, a bigger window only costs RAM
     api_context_window: int = 32768  # what an OpenAI-compatible server's model is assumed to take
     temperature: float = 0.0  # deterministic answers (and evals) on a given machine
     seed: int = 42

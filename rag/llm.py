@@ -127,9 +127,9 @@ def turns_for(llm: LLM) -> Turns | None:
         return _TURNS.setdefault(llm.model_path, Turns())
 
 
-# One Llama per GGUF per process: loading costs seconds and ~2 GB. The lock serialises
+# One Llama per GGUF (and load settings) per process: loading costs seconds and ~2 GB. The lock serialises
 # generation because a Llama context cannot serve two requests at once (e.g. two UI users).
-_LLAMAS: dict[str, tuple[Llama, threading.Lock]] = {}
+_LLAMAS: dict[tuple[str, int, int, bool], tuple[Llama, threading.Lock]] = {}
 _LOAD_LOCK = threading.Lock()
 
 
@@ -143,8 +143,9 @@ def _close_llamas() -> None:
 
 
 def _load_llama(path: str, n_ctx: int, n_threads: int, flash_attn: bool) -> tuple[Llama, threading.Lock]:
+    key = (path, n_ctx, n_threads, flash_attn)
     with _LOAD_LOCK:
-        if path not in _LLAMAS:
+        if key not in _LLAMAS:
             from llama_cpp import Llama
 
             try:
@@ -159,8 +160,8 @@ def _load_llama(path: str, n_ctx: int, n_threads: int, flash_attn: bool) -> tupl
             except (ValueError, RuntimeError) as exc:
                 hint = "set RAG_LLM_MODEL to a valid GGUF file or to one of " + ", ".join(MODELS)
                 raise LLMError(f"Could not load the model {path} ({exc}); {hint}") from None
-            _LLAMAS[path] = (llama, threading.Lock())
-        return _LLAMAS[path]
+            _LLAMAS[key] = (llama, threading.Lock())
+        return _LLAMAS[key]
 
 
 class LlamaCppLLM(CustomLLM):
@@ -187,6 +188,10 @@ class LlamaCppLLM(CustomLLM):
             model_name=Path(self.model_path).name,
         )
 
+    def loaded(self) -> tuple[Llama, threading.Lock]:
+        """The process's Llama for this model and these load settings (loaded on first use), and its lock."""
+        return _load_llama(self.model_path, self.context_window, self.n_threads, self.flash_attention)
+
     def _request(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> dict[str, Any]:
         return {
             "messages": [{"role": m.role.value, "content": m.content or ""} for m in messages],
@@ -197,7 +202,7 @@ class LlamaCppLLM(CustomLLM):
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        llama, lock = _load_llama(self.model_path, self.context_window, self.n_threads, self.flash_attention)
+        llama, lock = self.loaded()
         with lock:
             out = llama.create_chat_completion(**self._request(messages, kwargs))
         text = out["choices"][0]["message"]["content"] or ""
@@ -208,7 +213,7 @@ class LlamaCppLLM(CustomLLM):
         request = self._request(messages, kwargs)
 
         def gen() -> ChatResponseGen:
-            llama, lock = _load_llama(self.model_path, self.context_window, self.n_threads, self.flash_attention)
+            llama, lock = self.loaded()
             text = ""
             with lock:
                 for chunk in llama.create_chat_completion(**request, stream=True):

@@ -173,10 +173,9 @@ def test_default_model_is_the_1_5b_and_answers():
 def test_local_model_runs_with_flash_attention_on_the_cores_it_may_use(fast_model: Path):
     import llama_cpp
 
-    from rag import llm as llm_module
-
-    assert "".join(stream_chat(get_llm(settings(llm_model=str(fast_model))), HELLO)).strip()
-    llama, _ = llm_module._LLAMAS[str(fast_model)]
+    llm = get_llm(settings(llm_model=str(fast_model)))
+    assert "".join(stream_chat(llm, HELLO)).strip()
+    llama, _ = llm.loaded()  # the one that answered
     assert llama.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
     # prompt processing too: llama-cpp-python's own default would count the host's cores
     assert llama.n_threads_batch == llama.n_threads == len(os.sched_getaffinity(0))
