@@ -509,22 +509,23 @@ def extracts(
         scores = slot_scores(asked, passages, settings.typo_similarity)
         best = [passages[max(range(len(passages)), key=lambda i: (scores[i], -i))]]
     else:
-        best = closest_passages(asked, passages, settings.typo_similarity, settings.extract_runner_up)
+        best = closest_passages(asked, passages, settings)
     return best
 
 
-def closest_passages(
-    asked: Question, passages: list[Passage], typo_similarity: float, runner_up: float
-) -> list[Passage]:
-    """The passage closest to the question, and the runner-up too when its score is within `runner_up` of
-    the best one's, in the passages' order. Closest: the share of the question's terms its sentence (with
+def closest_passages(asked: Question, passages: list[Passage], settings: Settings) -> list[Passage]:
+    """The passage closest to the question, and the runner-up too when the closest is thin (shorter than
+    `Settings.extract_thin_words`) and the runner-up's score is within `Settings.extract_runner_up` of its
+    score, in the passages' order. Closest: the share of the question's terms its sentence (with
     the one before it) holds, plus its best sentence's cosine similarity to the question, which finds a
     paraphrase the terms miss. The top-scored passage is often about the topic, not the detail asked (terms
     alone, on dev: citation precision 0.782 -> 0.785; adding the similarity, on 365 dev items, 0.762 ->
     0.772 with the right outcome unchanged; weighting it 0.5 or 2 changes that by 0.003 at most)."""
-    scores = slot_scores(asked, passages, typo_similarity)
+    scores = slot_scores(asked, passages, settings.typo_similarity)
     order = sorted(range(len(passages)), key=lambda i: (-(scores[i] + passages[i].similarity), i))
-    if len(order) > 1 and passages[order[1]].score > passages[order[0]].score - runner_up:
+    thin = len(passages[order[0]].text.split()) < settings.extract_thin_words
+    close_second = len(order) > 1 and passages[order[1]].score > passages[order[0]].score - settings.extract_runner_up
+    if thin and close_second:
         return [passages[i] for i in sorted(order[:2])]
     return [passages[order[0]]]
 

@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     # runner-up too when the runner-up's passage score is within this of the best one's (rag.evidence scores:
     # cosine + term share + typed bonus). Carried over untuned from the extract it replaced.
     extract_runner_up: float = 0.1
+    # ... but only when the best passage is thin, shorter than this many words (about one sentence): a
+    # runner-up is rarely the evidence (on dev, gold in 1 of 19 such extracts), but the 3 right extracts that
+    # needed one had a best passage of 13-31 words. On dev: citation precision 0.739 -> 0.762, right outcome
+    # unchanged (32-35 alike; 25 loses 2 right extracts; 45: 0.756; 60: 0.752).
+    extract_thin_words: int = 35
     # A checked answer is not shown (the bot abstains, citing the closest passage) when some passage covers
     # this much more of the question's own terms than the passages it cites: the model drew on the wrong one
     # ("Who replaced Stremousov?" answered from a passage about the withdrawal; rag.answer.shortfall). On dev

@@ -476,6 +476,29 @@ def test_an_untyped_extract_quotes_the_passage_that_holds_the_question_not_the_t
     assert result.extractive and detail in [c.passage for c in result.citations], result.text
 
 
+def test_an_untyped_extract_adds_the_runner_up_only_after_a_thin_closest_passage() -> None:
+    """A runner-up close in score joins the extract only when the closest passage is a line too short to
+    stand alone (Settings.extract_thin_words); after a full passage it would be a citation to the wrong text."""
+    from rag.answer import Answer, extract
+
+    question = "What did the retreating troops blow up behind them?"
+    settings = Settings()
+    long_detail = (
+        "The retreating troops blew up the bridge behind them, leaving its spans in the water, and officials said "
+        "it would take months to rebuild the crossing, which had carried most of the supplies to the city before "
+        "the war, according to the regional administration."
+    )
+    assert len(long_detail.split()) >= settings.extract_thin_words
+    for detail_text, cited in ((long_detail, 1), ("The retreating troops blew up the bridge.", 2)):
+        detail = passage(detail_text)
+        other = passage("Russian forces retreated across the river overnight, officials said.", start=500)
+        detail.score, other.score = 1.0, 0.95  # the runner-up is close in score
+        result = Answer(question)
+        extract(result, [detail, other], analyse(question), settings)
+        assert result.extractive and len(result.citations) == cited, result.text
+        assert result.citations[0].passage is detail
+
+
 def test_a_why_question_whose_passages_only_tell_the_event_gets_an_abstention_not_an_extract() -> None:
     """An unsupported model answer to "why?" is replaced by the passages only when they give a reason, or
     contradict the question's premise; a passage that just says the bridge collapsed is no answer to why."""
