@@ -186,6 +186,22 @@ def test_an_answer_in_the_questions_words_is_not_shown_but_the_passage_it_drew_o
     assert invented.unsupported and invented.grounds == []  # what it adds is in no passage
 
 
+def test_a_when_answer_may_restate_the_question_in_its_own_words_but_not_move_the_date() -> None:
+    """A when-question's answer is checked for its date: "due to expire" restates "runs out", and the date
+    is the one the passage gives the event. A date the passage gives to another event is still refused, and
+    a who-question's answer must still not restate words the passage does not use."""
+    deal = passage("The 120-day Black Sea Grain Initiative runs out on November 19, the UN said.")
+    question = "When is the Black Sea grain deal due to expire?"
+    kept = check(question, "The Black Sea grain deal is due to expire on November 19 [1].", [deal], [deal.text])
+    assert not kept.unsupported and kept.cited == [deal]
+    moved = passage("Russia announced the withdrawal on Wednesday. Its troops left the city on Friday.")
+    asked = "When did Russian troops leave the city?"
+    left = check(asked, "Russian troops left the city on Wednesday [1].", [moved], [moved.text])
+    assert left.unsupported  # Wednesday is the announcement's day, not the leaving's
+    who = "Who said the grain deal is due to expire?"
+    assert check(who, "The UN said the grain deal is due to expire [1].", [deal], [deal.text]).unsupported
+
+
 def test_a_number_must_count_what_the_passage_counts_with_it() -> None:
     """ "50 points" is not supported by a passage whose 50 counts countries and whose plan has 10 points;
     a number the passage counts with another word ("2,000 people" for "2,000 Ukrainians") still is."""
