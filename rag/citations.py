@@ -63,7 +63,12 @@ REFERENCE = re.compile(
     r"(?:states|says|mentions|reports|notes|indicates|confirms|shows)(?: that)?\b",
     re.I,
 )
-YES = re.compile(r"^\s*(yes|that's (right|correct)|correct|indeed|that is (right|correct))\b[,.!:;]?\s*", re.I)
+# A marker may come first: "[1] Yes." is a "Yes" all the same.
+YES = re.compile(
+    r"^\s*(?P<marks>(?:\[\d+(?:[,;]\s*\d+)*\]\s*)*)"
+    r"(yes|that's (right|correct)|correct|indeed|that is (right|correct))\b[,.!:;]?\s*",
+    re.I,
+)
 
 
 @dataclass
@@ -363,7 +368,7 @@ def unconfirmed_yes(claim: str, answer: str, contexts: list[str], confirm: float
         ):
             return answer, False
     rest = answer[match.end() :].strip()
-    return (rest[:1].upper() + rest[1:]) if rest else "", True
+    return f"{match['marks']}{rest[:1].upper()}{rest[1:]}" if rest else "", True
 
 
 def denies(context: str, claim: str) -> bool:

@@ -332,6 +332,20 @@ def test_an_answer_with_an_invented_sentence_is_not_shown(settings: Settings) ->
     assert_citations_are_real(result)
 
 
+@pytest.mark.parametrize("said", ["[1] Yes.", "[1] Yes, he did [1].", "Yes [1]."])
+def test_a_leading_question_never_gets_a_yes_its_passages_contradict_however_the_model_marks_it(
+    settings: Settings, said: str
+) -> None:
+    """The passages say the prime minister saw no need to evacuate Kyiv. A "Yes" with its marker first is still a
+    "Yes": it is dropped, and a bare one leaves nothing to show as the model's answer."""
+    question = (
+        "Just confirm that Ukraine's prime minister ordered Kyiv to be evacuated after the attacks on the power grid."
+    )
+    result = scripted_answer(settings, said, question)
+    assert not re.sub(r"^(\s*\[\d+\])+\s*", "", result.text).lower().startswith("yes"), result.text
+    assert result.extractive or result.abstained, result.text
+
+
 def test_a_comparison_answered_from_one_document_shows_the_best_passage_of_each(settings: Settings) -> None:
     """The scripted model answers a cross-document question with a true sentence from one document only."""
     from rag.evidence import select_passages

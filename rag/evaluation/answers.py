@@ -13,6 +13,7 @@ Heavy imports (the answer pipeline, the model) happen inside functions so the CL
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 Sources = list[list[Span]]  # per gold source of an item: every occurrence of its evidence
 LLM_FAILED = "showing the best matching passages instead"  # the end of rag.answer's notice when the LLM fails
 KINDS = ("llm", "extractive", "abstained")
+LEADING_MARKERS = re.compile(r"^(?:\s*\[[\d,; ]+\])+\s*")  # "[1] Yes." confirms as "Yes [1]." does
 
 
 # Citations ---------------------------------------------------------------------------------------
@@ -83,7 +85,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     # Leading questions assert what the documents contradict or do not state: a "Yes" is wrong even when the
     # rest of the answer corrects the premise.
     metrics["leading_confirmed"] = sum(
-        r["type"] == "leading" and r["answer"].lower().startswith("yes") for r in records
+        r["type"] == "leading" and LEADING_MARKERS.sub("", r["answer"]).lower().startswith("yes") for r in records
     )
     metrics["llm_failures"] = sum(r["llm_failed"] for r in records)
     return metrics
