@@ -76,6 +76,9 @@ class Citation:
             "path": meta.get("path", meta["file"]),
             "start": self.passage.start,
             "end": self.passage.end,
+            # Each sentence's own [start, end): a live blog's sentences sit between leftover markup, which
+            # [start, end) spans; these are the exact words of `text`, sentence by sentence.
+            "spans": [[s.start, s.end] for s in self.passage.sentences],
             "text": self.passage.text,
             "title": meta.get("title"),
             "date": meta.get("date"),

@@ -25,13 +25,16 @@ def settings(index_settings: Settings) -> Settings:
 
 
 def assert_citations_are_real(result, seeds=SEEDS) -> None:
-    """Every marker in the text has a citation whose text is verbatim at its offsets in the seed file."""
+    """Every marker in the text has a citation whose text is verbatim at its offsets in the seed file: its
+    sentences' spans hold exactly its words, within its [start, end)."""
     markers = {int(n) for n in re.findall(r"\[(\d+)\]", result.text)}
     assert markers == {c.n for c in result.citations}
     for citation in result.citations:
         d = citation.as_dict()
         original = (seeds / d["file"]).read_text(encoding="utf-8")
         assert " ".join(original[d["start"] : d["end"]].split()).startswith(" ".join(d["text"].split())[:40])
+        assert " ".join(original[a:b] for a, b in d["spans"]) == d["text"], d["spans"]
+        assert d["start"] == d["spans"][0][0] and d["end"] == d["spans"][-1][1]
 
 
 # Passages that say the withdrawal was over: the defence ministry's post, or the Kremlin's statement.
@@ -202,6 +205,25 @@ def test_a_sentence_the_live_blog_repeats_reaches_the_prompt_once(settings: Sett
     picked = [normalised(s.text) for p in passages for s in p.sentences]
     assert len(picked) == len(set(picked))
     assert any("avenger" in s for s in picked)
+
+
+def test_a_live_blog_citation_gives_each_sentences_exact_span_without_the_markup_between(settings: Settings) -> None:
+    """The live blog's paragraphs sit between leftover JSON: a passage of several of them spans that markup, so
+    its citation also gives each sentence's own span, and those hold only the passage's words."""
+    from rag.answer import Citation, Retrieved, stream_answer
+
+    events = stream_answer(
+        "How much more military aid did the US announce for Ukraine, with Avenger systems?", None, settings
+    )
+    passages = next(e for e in events if isinstance(e, Retrieved)).passages
+    events.close()
+    blog = (SEEDS / "002_a3e9cd5b9989adce.txt").read_text(encoding="utf-8")
+    cited = [Citation(1, p).as_dict() for p in passages if p.node.metadata["file"].startswith("002")]
+    spread = [d for d in cited if "elementId" in blog[d["start"] : d["end"]]]
+    assert spread, "no passage of the live blog spans markup: pick another question"
+    for d in spread:
+        assert len(d["spans"]) > 1 and not any("elementId" in blog[a:b] for a, b in d["spans"])
+        assert " ".join(blog[a:b] for a, b in d["spans"]) == d["text"]
 
 
 def test_relative_dates_are_resolved_against_the_publication_date() -> None:
