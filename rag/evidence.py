@@ -113,6 +113,20 @@ def select_passages(
             picked.add(s - 1)
             seen |= theirs
             words += len(before.text.split())
+        # A sentence that goes on in the next ("Zelensky said “fierce battles continue… | …dozens of attacks
+        # every day.”", "Zelenskyy denied that the war had reached a stalemate. | He said that “…this is not a
+        # stalemate.”") brings it along: the fact is often in the second half.
+        after = sentence_lists[h][s + 1] if s + 1 < len(sentence_lists[h]) else None
+        if (
+            settings.follow_on
+            and after
+            and s + 1 not in picked
+            and goes_on(sent.text, after.text)
+            and not seen & (theirs := identity(after))
+        ):
+            picked.add(s + 1)
+            seen |= theirs
+            words += len(after.text.split())
         if words >= budget_words:
             break
     best = {(h, s): sc for sc, h, s in scored}
@@ -126,6 +140,16 @@ def select_passages(
     if per_file:  # keep one passage per file before cutting to max_passages
         passages = firsts_per_file(passages, lambda p: p.node)
     return passages[: settings.max_passages]
+
+
+ONWARD = re.compile(r"^\W*(he|she|they|it|his|her|their|its|this|that|these|those)\b", re.I)
+
+
+def goes_on(sentence: str, following: str) -> bool:
+    """Does `sentence` go on in `following`: a quote it opens closes there, it ends in a colon, or `following`
+    opens with a pronoun that points back ("He said…")?"""
+    opened = sentence.count("“") > sentence.count("”") or sentence.count('"') % 2 == 1
+    return opened or sentence.rstrip().endswith(":") or bool(ONWARD.match(following))
 
 
 def firsts_per_file(items: list[T], node_of: Callable[[T], TextNode]) -> list[T]:

@@ -207,6 +207,44 @@ def test_a_sentence_the_live_blog_repeats_reaches_the_prompt_once(settings: Sett
     assert any("avenger" in s for s in picked)
 
 
+def test_a_picked_sentence_that_goes_on_in_the_next_brings_it_along(settings: Settings) -> None:
+    """Zelensky's quote opens in one sentence and its fact ("dozens of attacks every day") closes it in the next:
+    the passage holds both. In general, a picked sentence that opens a quote, ends in a colon, or is followed by
+    "He …"/"It …" never reaches the prompt without that next sentence (one step: a sentence brought along does
+    not bring its own next one)."""
+    from rag.evidence import goes_on, normalised, select_passages
+    from rag.retrieval import get_retriever
+
+    assert goes_on("Zelensky said “fierce battles continue.", "It is hard.”")
+    assert goes_on("Zelenskyy denied the war had reached a stalemate.", "He said it was not.")
+    assert goes_on("The ministry said:", "Forces withdrew.") and not goes_on("Forces withdrew.", "Ukraine advanced.")
+    engine = get_retriever(settings)
+    questions = [
+        "How often was Russia attacking in Donetsk region according to Zelensky?",
+        "What did Zelensky say about the claim that the war had reached a stalemate?",
+        "When did Russia complete its withdrawal from Kherson?",
+    ]
+    went_on = 0
+    for question in questions:
+        hits = engine.retrieve(question, settings.top_k)
+        query_vector = np.asarray(engine.embedder.get_query_embedding(question))
+        passages = select_passages(question, hits, query_vector, engine.sentence_vectors, settings=settings)
+        picked = {normalised(s.text) for p in passages for s in p.sentences}
+        for p in passages:
+            sentences = sentences_of(p.node)
+            for s in p.sentences:
+                i = next(j for j, t in enumerate(sentences) if t.start == s.start)
+                brought = (
+                    i > 0 and normalised(sentences[i - 1].text) in picked and goes_on(sentences[i - 1].text, s.text)
+                )
+                if not brought and i + 1 < len(sentences) and goes_on(s.text, sentences[i + 1].text):
+                    went_on += 1
+                    assert normalised(sentences[i + 1].text) in picked, (question, s.text)
+        if "Donetsk" in question:
+            assert any("dozens of attacks every day" in p.text for p in passages), [p.text for p in passages]
+    assert went_on
+
+
 def test_a_live_blog_citation_gives_each_sentences_exact_span_without_the_markup_between(settings: Settings) -> None:
     """The live blog's paragraphs sit between leftover JSON: a passage of several of them spans that markup, so
     its citation also gives each sentence's own span, and those hold only the passage's words."""
