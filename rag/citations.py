@@ -65,7 +65,7 @@ REFERENCE = re.compile(
 )
 # A marker may come first: "[1] Yes." is a "Yes" all the same.
 YES = re.compile(
-    r"^\s*(?P<marks>(?:\[\d+(?:[,;]\s*\d+)*\]\s*)*)"
+    rf"^\s*(?P<marks>(?:{MARKER.pattern}\s*)*)"
     r"(yes|that's (right|correct)|correct|indeed|that is (right|correct))\b[,.!:;]?\s*",
     re.I,
 )

@@ -107,26 +107,19 @@ def select_passages(
         picked = chosen.setdefault(h, set())
         picked.add(s)
         words += len(sent.text.split())
-        # A short sentence ("It said the withdrawal was completed by 5am") needs the one before it.
-        before = sentence_lists[h][s - 1] if s > 0 else None
-        if before and len(sent.text.split()) < 25 and s - 1 not in picked and not seen & (theirs := identity(before)):
-            picked.add(s - 1)
-            seen |= theirs
-            words += len(before.text.split())
-        # A sentence that goes on in the next ("Zelensky said “fierce battles continue… | …dozens of attacks
+        # Neighbours the sentence needs: a short one ("It said the withdrawal was completed by 5am") the one
+        # before it; one that goes on in the next ("Zelensky said “fierce battles continue… | …dozens of attacks
         # every day.”", "Zelenskyy denied that the war had reached a stalemate. | He said that “…this is not a
-        # stalemate.”") brings it along: the fact is often in the second half.
-        after = sentence_lists[h][s + 1] if s + 1 < len(sentence_lists[h]) else None
-        if (
-            settings.follow_on
-            and after
-            and s + 1 not in picked
-            and goes_on(sent.text, after.text)
-            and not seen & (theirs := identity(after))
-        ):
-            picked.add(s + 1)
-            seen |= theirs
-            words += len(after.text.split())
+        # stalemate.”") that one, where the fact often is.
+        sents = sentence_lists[h]
+        needed = [s - 1] if s > 0 and len(sent.text.split()) < 25 else []
+        if settings.follow_on and s + 1 < len(sents) and goes_on(sent.text, sents[s + 1].text):
+            needed.append(s + 1)
+        for n in needed:
+            if n not in picked and not seen & (theirs := identity(sents[n])):
+                picked.add(n)
+                seen |= theirs
+                words += len(sents[n].text.split())
         if words >= budget_words:
             break
     best = {(h, s): sc for sc, h, s in scored}

@@ -13,7 +13,6 @@ Heavy imports (the answer pipeline, the model) happen inside functions so the CL
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
 Sources = list[list[Span]]  # per gold source of an item: every occurrence of its evidence
 LLM_FAILED = "showing the best matching passages instead"  # the end of rag.answer's notice when the LLM fails
 KINDS = ("llm", "extractive", "abstained")
-LEADING_MARKERS = re.compile(r"^(?:\s*\[[\d,; ]+\])+\s*")  # "[1] Yes." confirms as "Yes [1]." does
 
 
 # Citations ---------------------------------------------------------------------------------------
@@ -61,6 +59,8 @@ def kind(record: dict[str, Any]) -> str:
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     """All metrics over the per-item records (see `score`); rates are None where nothing was measured."""
+    from rag.citations import MARKER  # the answer's own marker syntax; loads llama-index, so not at import
+
     answerable = [r for r in records if not r["should_abstain"]]
     metrics: dict[str, Any] = {
         "items": len(records),
@@ -85,7 +85,9 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     # Leading questions assert what the documents contradict or do not state: a "Yes" is wrong even when the
     # rest of the answer corrects the premise.
     metrics["leading_confirmed"] = sum(
-        r["type"] == "leading" and LEADING_MARKERS.sub("", r["answer"]).lower().startswith("yes") for r in records
+        # "[1] Yes." confirms as "Yes [1]." does
+        r["type"] == "leading" and MARKER.sub("", r["answer"]).lstrip().lower().startswith("yes")
+        for r in records
     )
     metrics["llm_failures"] = sum(r["llm_failed"] for r in records)
     return metrics
