@@ -173,6 +173,13 @@ def test_eval_answers_command_writes_the_three_reports(index_settings: Settings,
     wrong = [json.loads(line) for line in (tmp_path / "answers-wrong.jsonl").read_text().splitlines()]
     assert {w["id"] for w in wrong} == {r["id"] for r in report["records"] if not r["correct"]}
     assert set(report["by_split"]) == {r["split"] for r in report["records"]}
+    # A named report (here a replay of this one: no model) links its own chart, not the default run's.
+    again = [*args[:-4], "--replay", str(tmp_path / "answers.json"), "--name", "replayed", "--out", str(tmp_path)]
+    result = CliRunner().invoke(eval_group, again, obj=obj)
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "replayed.md").read_text(encoding="utf-8")
+    assert "(replayed.png)" in page and "(answers.png)" not in page
+    assert (tmp_path / "replayed.png").read_bytes().startswith(b"\x89PNG")
     assert all(0.0 <= r["confidence"] <= 1.0 and r["features"] for r in report["records"])
 
     # Replays: a later report's text for an item replaces the earlier report's; the others stay.

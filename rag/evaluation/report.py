@@ -39,12 +39,13 @@ def write_all(
     report: dict[str, Any],
     out_dir: Path,
     stem: str,
-    render: Callable[[dict[str, Any]], str],
+    render: Callable[[dict[str, Any], str], str],
     draw: Callable[[dict[str, Any], Path], None],
 ) -> list[Path]:
-    """STEM.md (render), STEM.json and STEM.png (draw) in out_dir; returns their paths."""
+    """STEM.md (render, given the chart's file name to link), STEM.json and STEM.png (draw) in out_dir; returns
+    their paths."""
     paths = report_paths(out_dir, stem)
-    paths[0].write_text(render(report), encoding="utf-8")
+    paths[0].write_text(render(report, paths[2].name), encoding="utf-8")
     paths[1].write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     draw(report, paths[2])
     return paths
@@ -59,7 +60,7 @@ def report_paths(out_dir: Path, stem: str) -> list[Path]:
     return [out_dir / f"{stem}.{ext}" for ext in ("md", "json", "png")]
 
 
-def markdown(report: dict[str, Any]) -> str:
+def markdown(report: dict[str, Any], chart: str = "retrieval.png") -> str:
     k = report["k"]
     parts = [
         "# Retrieval evaluation",
@@ -67,7 +68,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"(skipped {len(report['skipped'])} without sources or marked should_abstain); index `{report['index']}`, "
         f"embedder `{report['embed_model']}`, k={k}.",
         table(report),
-        "![hit@1, hit@5, MRR, nDCG per config](retrieval.png)",
+        f"![hit@1, hit@5, MRR, nDCG per config]({chart})",
         "## Method",
         "\n".join(
             [
@@ -236,7 +237,7 @@ def split_tables(report: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def answer_markdown(report: dict[str, Any]) -> str:
+def answer_markdown(report: dict[str, Any], chart: str = "answers.png") -> str:
     m, records = report["metrics"], report["records"]
     wrong = [r for r in records if not r["should_abstain"] and not r["correct"]]
     stages = Counter(r["stage"] for r in wrong)
@@ -259,7 +260,7 @@ def answer_markdown(report: dict[str, Any]) -> str:
         split_tables(report),
         f"Abstention confusion: {m['abstention_tp']} right abstentions, {m['abstention_fp']} false, "
         f"{m['abstention_fn']} missed, {m['abstention_tn']} right answers attempted.",
-        "![quality metrics and latency](answers.png)",
+        f"![quality metrics and latency]({chart})",  # a named report's own chart, not the default run's
         "## Method",
         "\n".join(
             [
