@@ -92,7 +92,9 @@ class Settings(BaseSettings):
     follow_up_gist_words: int = 40
 
     # Evidence (rag.evidence): the best sentences of the top_k chunks, as the model's numbered passages.
-    # On a CPU the prompt is the time to first token: 220 words keep the 1.5B model's first token near 6 s.
+    # On a CPU the prompt is the time to first token: with 220 words the 1.5B model's first token p50 is 6.5-8.5 s
+    # on 2 cores, by how busy the machine is (eval/reports/latency-ab.txt); 180 words lose 14 of 385 dev gold
+    # sources from the passages for roughly 0.5 s.
     passage_words: int = 220
     max_passages: int = 5
     # A picked sentence brings the next one when it goes on there (an open quote, a colon, the next opens

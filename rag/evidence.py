@@ -99,7 +99,8 @@ def select_passages(
     seen: set[object] = set()
     words = 0
     for _score, h, s in ranked:
-        sent = sentence_lists[h][s]
+        sents = sentence_lists[h]
+        sent = sents[s]
         mine = identity(sent)
         if seen & mine or (words + len(sent.text.split()) > budget_words and words):
             continue
@@ -111,7 +112,6 @@ def select_passages(
         # before it; one that goes on in the next ("Zelensky said “fierce battles continue… | …dozens of attacks
         # every day.”", "Zelenskyy denied that the war had reached a stalemate. | He said that “…this is not a
         # stalemate.”") that one, where the fact often is.
-        sents = sentence_lists[h]
         needed = [s - 1] if s > 0 and len(sent.text.split()) < 25 else []
         if settings.follow_on and s + 1 < len(sents) and goes_on(sent.text, sents[s + 1].text):
             needed.append(s + 1)

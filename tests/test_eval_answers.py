@@ -174,7 +174,8 @@ def test_eval_answers_command_writes_the_three_reports(index_settings: Settings,
     assert {w["id"] for w in wrong} == {r["id"] for r in report["records"] if not r["correct"]}
     assert set(report["by_split"]) == {r["split"] for r in report["records"]}
     # A named report (here a replay of this one: no model) links its own chart, not the default run's.
-    again = [*args[:-4], "--replay", str(tmp_path / "answers.json"), "--name", "replayed", "--out", str(tmp_path)]
+    again = ["answers", "--gold", str(gold), "--limit", "3", "--replay", str(tmp_path / "answers.json")]
+    again += ["--name", "replayed", "--out", str(tmp_path)]
     result = CliRunner().invoke(eval_group, again, obj=obj)
     assert result.exit_code == 0, result.output
     page = (tmp_path / "replayed.md").read_text(encoding="utf-8")

@@ -60,7 +60,7 @@ def report_paths(out_dir: Path, stem: str) -> list[Path]:
     return [out_dir / f"{stem}.{ext}" for ext in ("md", "json", "png")]
 
 
-def markdown(report: dict[str, Any], chart: str = "retrieval.png") -> str:
+def markdown(report: dict[str, Any], chart: str) -> str:
     k = report["k"]
     parts = [
         "# Retrieval evaluation",
@@ -237,7 +237,7 @@ def split_tables(report: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def answer_markdown(report: dict[str, Any], chart: str = "answers.png") -> str:
+def answer_markdown(report: dict[str, Any], chart: str) -> str:
     m, records = report["metrics"], report["records"]
     wrong = [r for r in records if not r["should_abstain"] and not r["correct"]]
     stages = Counter(r["stage"] for r in wrong)
