@@ -200,7 +200,9 @@ def stream_answer(
     if not text.strip() and not result.notice:
         result.notice = "the model returned an empty answer; showing the best matching passages instead"
     claims = [claim_context(p) for p in passages]
-    checked = check(question, text, passages, claims, settings, earlier or "") if text.strip() else None
+    checked = None
+    if text.strip():
+        checked = check(question, text, passages, claims, settings, earlier or "", said_before or "")
     result.features |= answer_features(checked, asked)
     result.confidence = probability(result.features, "post", fitted)
     finish(result, checked, asked, passages, settings, analyse(earlier) if earlier else None, said_before)
@@ -459,13 +461,14 @@ def prompt(question: str, earlier: str | None, contexts: list[str]) -> list[Chat
     """System rules first (llama.cpp reuses their cache), then the sources, then the question.
 
     A follow-up carries the question it follows instead of the whole chat: a small model resolves
-    "it" from that reliably, and the prompt stays short.
+    "it" from that reliably, and the prompt stays short. The follow-up comes last: placed after it, the
+    earlier question was what the model answered (on dev, follow-up key facts 0.714 -> 0.796).
     """
     sources = "\n".join(f"[{i}] {c}" for i, c in enumerate(contexts, 1))
-    asked = f'{question} (a follow-up to the earlier question: "{earlier}")' if earlier else question
+    asked = f"Earlier question: {earlier}\nFollow-up question: {question}" if earlier else f"Question: {question}"
     return [
         ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT),
-        ChatMessage(role=MessageRole.USER, content=f"Sources:\n{sources}\n\nQuestion: {asked}"),
+        ChatMessage(role=MessageRole.USER, content=f"Sources:\n{sources}\n\n{asked}"),
     ]
 
 

@@ -284,9 +284,10 @@ def check(
     contexts: list[str],
     settings: Settings | None = None,
     earlier: str = "",
+    said_before: str = "",
 ) -> Checked:
     """`contexts[i]` is passage i's text as the claim check reads it (dates resolved, no title); `earlier`
-    is the question a follow-up follows."""
+    is the question a follow-up follows and `said_before` the answer it follows."""
     settings = settings or defaults()
     if is_abstention(answer):
         return Checked(MARKER.sub("", answer).strip(), [], abstained=True)
@@ -305,7 +306,14 @@ def check(
     cited: list[Passage] = []
     grounds: list[Passage] = []
     out, unsupported = [], []
-    for sentence in globals_helper.punkt_tokenizer.tokenize(answer):
+    told = globals_helper.punkt_tokenizer.tokenize(answer)
+    if said_before:
+        # A follow-up's answer often opens by saying the earlier answer again ("Vilkul is a pro-Russian
+        # politician."): such sentences are dropped when another says something new (on dev, citation
+        # precision 0.774 -> 0.780, no outcome changed). An answer that only repeats is `shortfall`'s case.
+        known = key_terms(question) | key_terms(earlier) | key_terms(said_before)
+        told = [s for s in told if not key_terms(MARKER.sub(" ", s)) <= known] or told
+    for sentence in told:
         claimed = [int(n) for m in MARKER.finditer(sentence) for n in re.split(r"[,;]", m.group(1))]
         bare = MARKER.sub("", sentence).strip()
         bare = bare[:1].upper() + bare[1:]  # "[2] one soldier said" was "According to [2], one soldier said"

@@ -640,3 +640,33 @@ def test_a_question_spanning_two_years_gets_evidence_from_a_file_of_each() -> No
     assert file_pair(analyse("How do the two reports about Kherson compare?"), passages) == passages[:2]
     assert one_sided(spans, [passages[0], same_week]) and not one_sided(spans, [passages[0], next_year])
     assert file_pair(spans, [passages[0], same_week]) == [passages[0]]  # no file of another year: one passage
+
+
+def test_a_follow_ups_answer_drops_the_sentences_that_only_say_the_earlier_answer_again() -> None:
+    """ "Vilkul is a pro-Russian politician [1]. He wore fatigues [2]." after "Who is Vilkul?": the first
+    sentence tells nothing the chat has not, so it is not shown (nor cited); the one that answers stays. An
+    answer that only repeats is left whole, for `finish` to refuse."""
+    profile = passage("Oleksandr Vilkul, 48, is a pro-Russian politician with no military experience.")
+    visit = passage("When the Telegraph met him, he had a map of the country on the table and wore fatigues.")
+    contexts = [profile.text, visit.text]
+    earlier = "Who is Oleksandr Vilkul?"
+    said_before = "Oleksandr Vilkul is a 48-year-old pro-Russian politician [1]."
+    question = "What was he wearing when the Telegraph met him?"
+    answer = "Oleksandr Vilkul is a pro-Russian politician [1]. When the Telegraph met him he wore fatigues [2]."
+    checked = check(question, answer, [profile, visit], contexts, earlier=earlier, said_before=said_before)
+    assert checked.cited == [visit] and "politician" not in checked.text, checked.text
+    assert "fatigues [1]" in checked.text
+    unaware = check(question, answer, [profile, visit], contexts, earlier=earlier)
+    assert unaware.cited == [profile, visit]  # without the earlier answer both sentences are news
+    repeat = "Oleksandr Vilkul is a pro-Russian politician [1]."
+    assert check(question, repeat, [profile, visit], contexts, earlier=earlier, said_before=said_before).cited
+
+
+def test_a_follow_up_comes_last_in_the_prompt() -> None:
+    """Placed after the follow-up, the earlier question was what the small model answered."""
+    from rag.answer import prompt
+
+    user = prompt("and who ordered it?", "When did Russia leave Kherson?", ["Shoigu ordered it."])[-1].content
+    assert user.rstrip().endswith("and who ordered it?"), user
+    assert "When did Russia leave Kherson?" in user
+    assert prompt("Who ordered it?", None, ["x"])[-1].content.rstrip().endswith("Question: Who ordered it?")
