@@ -173,6 +173,35 @@ def test_the_words_a_question_uses_to_point_at_a_document_need_not_be_echoed() -
     assert support("The 3 November drone attack in the roundup was stopped.", context, question) == 0.0
 
 
+def test_the_words_a_question_uses_to_place_itself_in_time_need_not_be_echoed() -> None:
+    context = "Almost 40 percent of our energy infrastructure facilities were damaged by targeted strikes."
+    question = "What share of Ukraine's energy facilities had Zelensky said were damaged back in 2022?"
+    said = "Zelensky said 40 percent of Ukraine's energy facilities were damaged back in 2022."
+    assert support(said, context, question) >= 0.5
+    assert support("Zelensky said 60 percent of Ukraine's energy facilities were damaged.", context, question) == 0.0
+
+
+def test_an_uncited_comparison_is_cited_to_the_two_passages_that_support_it_together() -> None:
+    """A question comparing documents: a sentence taking a number from each of two passages gets both cited.
+    Elsewhere, or when one of its numbers is in neither passage, it stays unsupported."""
+    china = passage("China has released a 12-point peace plan.", file="a.txt")
+    malta = passage("Countries met in Malta to discuss Zelenskyy's 10-point peace formula.", start=50, file="b.txt")
+    other = passage("Russia said the talks had no chance of success.", start=99, file="c.txt")
+    passages = [other, china, malta]
+    contexts = [p.text for p in passages]
+    question = "How many points were in China's peace plan compared with Zelenskyy's peace formula?"
+    assert analyse(question).per_file
+    answer = "China's peace plan had 12 points, while Zelenskyy's formula had 10 points."
+    checked = check(question, answer, passages, contexts)
+    assert not checked.unsupported and checked.cited == [china, malta]
+    assert checked.text.endswith("[1][2].")
+    invented = check(question, answer.replace("10 points", "15 points"), passages, contexts)
+    assert invented.unsupported and not invented.cited
+    single = "How many points were in China's peace plan?"
+    assert not analyse(single).per_file
+    assert check(single, answer, passages, contexts).unsupported
+
+
 def test_an_answer_in_the_questions_words_is_not_shown_but_the_passage_it_drew_on_is_its_ground() -> None:
     """A paraphrased question's words, restated by the answer, are not in the passage: the sentence is not
     supported, and the passage that holds what it adds (the countries) is kept as what it drew on."""
