@@ -43,6 +43,7 @@ from rag.terms import close, key_terms
 
 NO_ANSWER = "The documents don't say."
 OFF_FOCUS = "the model's answer drew on a passage less about the question than others"
+REPEATED = "the model's answer to this follow-up only said the earlier answer again"
 SYSTEM_PROMPT = (
     "You answer questions about news documents using the numbered sources given with each question.\n"
     "Rules:\n"
@@ -267,9 +268,10 @@ def finish(
         complete_parts(result, asked, passages, settings.typo_similarity)
     elif asked.off_the_record:
         abstain(result, asked, passages, settings)  # asked to leave the sources: what they say is not the answer
-    elif gap == OFF_FOCUS:
+    elif gap in (OFF_FOCUS, REPEATED):
+        # the model answered from the wrong passage, or found nothing beyond what the earlier answer said
         abstain(result, asked, passages, settings)
-        result.notice = f"{OFF_FOCUS}; it is not shown"
+        result.notice = f"{gap}; it is not shown"
     elif result.notice and (strong or result.evidence_confidence >= settings.answer_threshold):
         extract(result, passages, asked, settings)  # the LLM failed: the passages are all we have
     elif confident and (
@@ -314,7 +316,8 @@ def shortfall(
       the earlier question's (on dev, 4 of the 14 follow-ups: "how many rockets were fired?" -> "a dam was
       damaged by a HIMARS strike");
     - a follow-up answered with the earlier answer again: nothing in it beyond the earlier turn's and the
-      follow-up's words (on dev, 1 of 56 follow-ups, C028, and no right answer lost);
+      follow-up's words, so `finish` abstains (REPEATED): the passages held nothing more for the model to say
+      (on dev, 1 of 74 follow-ups, an unanswerable one; an extract of the passages showed its wrong number);
     - a when / how many / who / where question whose answer `stated` no filler of that kind from its cited
       passages (on dev, 5 of 213: "How many attacks were repelled?" -> "forces cannot maintain the pace");
     - an answer drawn on passages that cover much less of the question's own terms than another does
@@ -326,7 +329,7 @@ def shortfall(
     if earlier and own and not any(close(t, said, typo_similarity) for t in own) and earlier.terms & said:
         return "the model answered the earlier question, not this one; showing the best passages instead"
     if earlier and said_before and not said - key_terms(said_before) - earlier.terms - own:
-        return "the model repeated the earlier answer; showing the best passages instead"
+        return REPEATED
     if asked.slot in TYPED_SLOTS and not stated:
         return f"the model's answer did not say {asked.what}; showing the best passages instead"
     about = [covered(own, passage_terms(p), typo_similarity) for p in passages]
