@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from rag.citations import MARKER
 from rag.config import Settings
-from rag.entities import irregular_forms, new_fillers
+from rag.entities import irregular_forms, new_fillers, new_groups
 from rag.errors import RagError
 from rag.question import TYPED_SLOTS, Question
 from rag.terms import close, key_terms
@@ -100,14 +100,18 @@ def covered(terms: frozenset[str], have: frozenset[str], typo_similarity: float 
 
 
 def answer_features(checked: Checked | None, question: Question) -> dict[str, float]:
-    """`answer_slot`: the checked answer states a filler of the slot asked (a number for "how many"…) that
-    its cited passages hold, and that the question did not bring itself."""
+    """`answer_slot`: the checked answer states a filler of the slot asked (a number for "how many"…, a name
+    or a group such as "the partisans" for "who") that its cited passages hold, and that the question did
+    not bring itself."""
     if checked is None:  # the model failed: only the evidence speaks
         return dict.fromkeys(ANSWER_FEATURES, 0.0) | {"extractive_only": 1.0}
     total = checked.sentences or 1
     cited = " ".join(p.text for p in checked.cited).lower()
     if question.slot in TYPED_SLOTS:  # the answer's own words: its "[1]" markers are not a number stated
-        stated = new_fillers(MARKER.sub("", checked.text), question.slot, question.text)
+        said = MARKER.sub("", checked.text)
+        stated = new_fillers(said, question.slot, question.text)
+        if question.slot == "person":  # "the partisans" answers who, unnamed
+            stated |= new_groups(said, question.text)
         answer_slot = float(any(f in cited for f in stated))
     else:
         answer_slot = float(bool(checked.cited) and not checked.unsupported)

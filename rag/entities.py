@@ -109,6 +109,23 @@ def fillers(text: str, slot: str) -> set[str]:
     return found
 
 
+# People named by what they are, not by name ("this is the work of the partisans"): a "who" answer the entity
+# model does not tag. Only an answer's statement counts them (rag.decision; on dev, 2 right answers no longer
+# refused, none wrongly shown); evidence selection does not.
+GROUP_NOUNS = re.compile(
+    r"\b(partisans?|separatists?|rebels?|militias?|guerrillas?|volunteers?|activists?|protesters?|rioters?"
+    r"|hackers?|pranksters?|residents?|locals|civilians?|soldiers?|troops|officials?|authorities|police"
+    r"|investigators?|prosecutors?|diplomats?|negotiators?|journalists?|reporters?)\b",
+    re.I,
+)
+
+
+def new_groups(text: str, question: str) -> set[str]:
+    """The people-group nouns in `text` that the question does not use itself."""
+    asked = question.lower()
+    return {g for m in GROUP_NOUNS.finditer(text) if not re.search(rf"\b{(g := m.group(0).lower())}\b", asked)}
+
+
 def new_fillers(text: str, slot: str, question: str) -> set[str]:
     """The slot's fillers in `text` that the question does not name itself, as whole words ("one" is new to
     "how many were taken prisoner?", "Kryvyi Rih" is not new to "where in Kryvyi Rih…?", nor "Kherson’s" to

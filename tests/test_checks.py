@@ -9,7 +9,7 @@ import json
 import pytest
 from llama_index.core.schema import TextNode
 
-from rag.citations import check, support
+from rag.citations import Checked, check, support
 from rag.config import Settings
 from rag.decision import (
     ANSWER_FEATURES,
@@ -389,6 +389,21 @@ def test_the_answer_slot_signal_reads_the_answers_words_not_its_markers() -> Non
     assert said.cited and evasive.cited  # both are supported by the passage...
     assert answer_features(said, asked)["answer_slot"] == 1.0  # "twelve" is a number stated
     assert answer_features(evasive, asked)["answer_slot"] == 0.0  # ...but "[1]" is not a number stated
+
+
+def test_a_group_of_people_named_by_what_they_are_answers_who() -> None:
+    """ "the partisans" answers "who hung the flag?" though the entity model tags no name; not when the
+    question brought the word itself, nor a group the cited passage does not hold."""
+    cited = passage("Local Telegram channels said the flag was the work of partisans active in the city.")
+    asked = analyse("Who hung the big Ukrainian flag in the city centre?")
+    said = check(asked.text, "Local channels said the flag was the work of partisans [1].", [cited], [cited.text])
+    assert said.cited and answer_features(said, asked)["answer_slot"] == 1.0
+    brought = analyse("Who were the partisans that hung the big Ukrainian flag in the city centre?")
+    again = check(brought.text, "The flag was the work of partisans [1].", [cited], [cited.text])
+    assert brought.slot == "person" and again.cited
+    assert answer_features(again, brought)["answer_slot"] == 0.0
+    other = passage("Local Telegram channels said the flag went up overnight in the city.")
+    assert answer_features(Checked("Soldiers hung the flag [1].", [other], sentences=1), asked)["answer_slot"] == 0.0
 
 
 def test_the_fitted_decision_uses_every_signal_and_more_evidence_raises_confidence() -> None:
