@@ -164,21 +164,28 @@ def test_a_verb_that_only_says_an_event_took_place_need_not_be_echoed() -> None:
     assert support(said, donetsk, question) >= 0.5
 
 
-def test_the_words_a_question_uses_to_point_at_a_document_need_not_be_echoed() -> None:
-    """ "in the roundup" says where to look, not what happened: the passage need not say "roundup"."""
-    context = "A Russian drone attack on 3 November targeted several regions including Kharkiv, Odessa and Lviv."
-    question = "Which regions did the 3 November drone attack in the roundup target?"
-    said = "The 3 November drone attack in the roundup targeted Kharkiv, Odessa and Lviv."
+@pytest.mark.parametrize(
+    ("context", "question", "said", "invented"),
+    [
+        (  # "in the roundup" says where to look, not what happened: the passage need not say "roundup"
+            "A Russian drone attack on 3 November targeted several regions including Kharkiv, Odessa and Lviv.",
+            "Which regions did the 3 November drone attack in the roundup target?",
+            "The 3 November drone attack in the roundup targeted Kharkiv, Odessa and Lviv.",
+            "The 3 November drone attack in the roundup was stopped.",
+        ),
+        (  # "back in 2022" places the question in time
+            "Almost 40 percent of our energy infrastructure facilities were damaged by targeted strikes.",
+            "What share of Ukraine's energy facilities had Zelensky said were damaged back in 2022?",
+            "Zelensky said 40 percent of Ukraine's energy facilities were damaged back in 2022.",
+            "Zelensky said 60 percent of Ukraine's energy facilities were damaged.",
+        ),
+    ],
+)
+def test_the_words_a_question_uses_to_point_at_a_document_or_a_time_need_not_be_echoed(
+    context: str, question: str, said: str, invented: str
+) -> None:
     assert support(said, context, question) >= 0.5
-    assert support("The 3 November drone attack in the roundup was stopped.", context, question) == 0.0
-
-
-def test_the_words_a_question_uses_to_place_itself_in_time_need_not_be_echoed() -> None:
-    context = "Almost 40 percent of our energy infrastructure facilities were damaged by targeted strikes."
-    question = "What share of Ukraine's energy facilities had Zelensky said were damaged back in 2022?"
-    said = "Zelensky said 40 percent of Ukraine's energy facilities were damaged back in 2022."
-    assert support(said, context, question) >= 0.5
-    assert support("Zelensky said 60 percent of Ukraine's energy facilities were damaged.", context, question) == 0.0
+    assert support(invented, context, question) == 0.0
 
 
 def test_an_uncited_comparison_is_cited_to_the_two_passages_that_support_it_together() -> None:
