@@ -54,7 +54,7 @@ EVENT_VERBS = key_terms("held hold holds holding take took taken taking place oc
 # Words that name the documents themselves ("the 3 November attack in the roundup hit…") or place the question
 # in time ("back in 2022", "a year later"): the user's way of pointing at a source, not a claim the passage must
 # echo (the time words, on dev: right outcome +1, E007, none lost; "still" stays: it is a claim).
-DOCUMENT_WORDS = key_terms(
+FRAMING_WORDS = key_terms(
     "roundup round-up coverage article articles blog blogs document documents source sources"
     " back ago later earlier then since"
 )
@@ -126,7 +126,7 @@ def support(
     have = key_terms(context)
     if not all(named(name, have, settings.typo_similarity) for name in claimed_names(sentence, given, settings)):
         return 0.0
-    echoed = (key_terms(sentence) & key_terms(question)) - name_terms(question) - EVENT_VERBS - DOCUMENT_WORDS
+    echoed = (key_terms(sentence) & key_terms(question)) - name_terms(question) - EVENT_VERBS - FRAMING_WORDS
     found = sum(1 for t in echoed if close(t, have, settings.typo_similarity))
     if echo and echoed and found / len(echoed) < settings.claim_echo:
         return 0.0  # it asserts the question's predicate, the passage does not

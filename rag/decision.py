@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from rag.citations import MARKER
 from rag.config import Settings
-from rag.entities import irregular_forms, new_fillers, new_groups
+from rag.entities import irregular_forms, new_fillers
 from rag.errors import RagError
 from rag.question import TYPED_SLOTS, Question
 from rag.terms import close, key_terms
@@ -108,10 +108,7 @@ def answer_features(checked: Checked | None, question: Question) -> dict[str, fl
     total = checked.sentences or 1
     cited = " ".join(p.text for p in checked.cited).lower()
     if question.slot in TYPED_SLOTS:  # the answer's own words: its "[1]" markers are not a number stated
-        said = MARKER.sub("", checked.text)
-        stated = new_fillers(said, question.slot, question.text)
-        if question.slot == "person":  # "the partisans" answers who, unnamed
-            stated |= new_groups(said, question.text)
+        stated = new_fillers(MARKER.sub("", checked.text), question.slot, question.text, groups=True)
         answer_slot = float(any(f in cited for f in stated))
     else:
         answer_slot = float(bool(checked.cited) and not checked.unsupported)

@@ -110,8 +110,8 @@ def fillers(text: str, slot: str) -> set[str]:
 
 
 # People named by what they are, not by name ("this is the work of the partisans"): a "who" answer the entity
-# model does not tag. Only an answer's statement counts them (rag.decision; on dev, 2 right answers no longer
-# refused, none wrongly shown); evidence selection does not.
+# model does not tag. Only an answer's statement counts them (rag.decision, `new_fillers(groups=True)`; on
+# dev, 2 right answers no longer refused, none wrongly shown); evidence selection does not.
 GROUP_NOUNS = re.compile(
     r"\b(partisans?|separatists?|rebels?|militias?|guerrillas?|volunteers?|activists?|protesters?|rioters?"
     r"|hackers?|pranksters?|residents?|locals|civilians?|soldiers?|troops|officials?|authorities|police"
@@ -120,18 +120,14 @@ GROUP_NOUNS = re.compile(
 )
 
 
-def new_groups(text: str, question: str) -> set[str]:
-    """The people-group nouns in `text` that the question does not use itself."""
-    asked = question.lower()
-    return {g for m in GROUP_NOUNS.finditer(text) if not re.search(rf"\b{(g := m.group(0).lower())}\b", asked)}
-
-
-def new_fillers(text: str, slot: str, question: str) -> set[str]:
+def new_fillers(text: str, slot: str, question: str, groups: bool = False) -> set[str]:
     """The slot's fillers in `text` that the question does not name itself, as whole words ("one" is new to
     "how many were taken prisoner?", "Kryvyi Rih" is not new to "where in Kryvyi Rih…?", nor "Kherson’s" to
-    "…in Kherson?")."""
+    "…in Kherson?"). With `groups`, a "who" is also filled by a group of people (`GROUP_NOUNS`)."""
     asked = question.lower().replace("’", "'")
     found = {re.sub(r"'s$", "", f.replace("’", "'")) for f in fillers(text, slot)}  # "Zelenskyy’s" names Zelenskyy
+    if groups and slot == "person":
+        found |= {m.group(0).lower() for m in GROUP_NOUNS.finditer(text)}
 
     def named(words: str) -> bool:
         return re.search(rf"(?<!\w){re.escape(words)}(?!\w)", asked) is not None
