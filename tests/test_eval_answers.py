@@ -15,6 +15,7 @@ from rag.documents import Segment
 from rag.evaluation.answers import score, stage, summarize
 from rag.evaluation.cli import eval_group
 from rag.evaluation.metrics import abstention_scores, has_key_facts, missing_facts
+from rag.evaluation.report import shown_table
 from rag.evidence import Passage
 
 FAILED = "Model x failed: RuntimeError: boom; showing the best matching passages instead"
@@ -154,6 +155,31 @@ def test_each_wrong_answer_says_where_it_was_lost(records: list[dict]):
     assert stage(base) == "model"
 
 
+def test_the_report_says_what_each_question_was_shown():
+    """An unanswerable question answered with an extract is located, not only counted as a missed abstention."""
+
+    def item(split: str, abstain: bool, shown: str, correct: bool) -> dict:
+        kinds = {"abstained": shown == "abstained", "extractive": shown == "extract"}
+        return {"split": split, "should_abstain": abstain, "correct": correct, **kinds}
+
+    records = [
+        item("dev", False, "model", True),
+        item("dev", False, "model", False),
+        item("dev", False, "extract", True),
+        item("dev", True, "extract", False),
+        item("dev", True, "abstained", True),
+        item("test", True, "model", False),
+    ]
+    rows = shown_table(records).splitlines()
+    assert rows[0] == "| split | expected | model's answer | extract | abstained |"
+    assert rows[2:] == [
+        "| dev | answer (3) | 1/2 | 1/1 | – |",
+        "| dev | abstain (2) | – | 0/1 | 1/1 |",
+        "| test | answer (0) | – | – | – |",
+        "| test | abstain (1) | 0/1 | – | – |",
+    ]
+
+
 def test_eval_answers_command_writes_the_three_reports(index_settings: Settings, tmp_path: Path):
     gold = Path(__file__).parent.parent / "eval" / "gold.jsonl"
     args = ["answers", "--gold", str(gold), "--limit", "3", "--model", "qwen2.5-0.5b", "--out", str(tmp_path)]
@@ -167,7 +193,8 @@ def test_eval_answers_command_writes_the_three_reports(index_settings: Settings,
         assert key in report["metrics"]
     for key in ("abstention_f1", "first_token_p95_ms", "total_p50_ms", "retrieve_p50_ms", "extractive_share"):
         assert key in report["metrics"]
-    assert "## Wrong answers" in (tmp_path / "answers.md").read_text(encoding="utf-8")
+    page = (tmp_path / "answers.md").read_text(encoding="utf-8")
+    assert "## Wrong answers" in page and "| split | expected | model's answer | extract | abstained |" in page
     assert (tmp_path / "answers.png").read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "answers-reliability.png").read_bytes().startswith(b"\x89PNG")
     wrong = [json.loads(line) for line in (tmp_path / "answers-wrong.jsonl").read_text().splitlines()]

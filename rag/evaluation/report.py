@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
+from rag.evaluation.answers import KINDS, kind
 from rag.evaluation.retrieval import MISS_AT, cutoffs
 
 CHART_METRICS = ("hit@1", "hit@5", "mrr@{k}", "ndcg@{k}")
@@ -237,6 +238,25 @@ def split_tables(report: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+SHOWN = dict(zip(KINDS, ("model's answer", "extract", "abstained"), strict=True))
+
+
+def shown_table(records: list[dict[str, Any]]) -> str:
+    """Per split and expected outcome, what the user was shown (the model's checked answer, an extract of the
+    passages, or an abstention), as right / items: an unanswerable question shown an extract is a miss the
+    abstention metrics count but do not locate."""
+    lines = ["| split | expected | " + " | ".join(SHOWN.values()) + " |", "|---" * (len(SHOWN) + 2) + "|"]
+    for split in dict.fromkeys(r["split"] for r in records):
+        for expected, abstain in (("answer", False), ("abstain", True)):
+            rows = [r for r in records if r["split"] == split and r["should_abstain"] == abstain]
+            cells = []
+            for shown in SHOWN:
+                got = [r for r in rows if kind(r) == shown]
+                cells.append(f"{sum(r['correct'] for r in got)}/{len(got)}" if got else "–")
+            lines.append(f"| {split} | {expected} ({len(rows)}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def answer_markdown(report: dict[str, Any], chart: str) -> str:
     m, records = report["metrics"], report["records"]
     wrong = [r for r in records if not r["should_abstain"] and not r["correct"]]
@@ -258,6 +278,8 @@ def answer_markdown(report: dict[str, Any], chart: str) -> str:
         "`correct`: the item's expected outcome (key facts stated, or an abstention where the documents do not "
         "answer). Tune on dev only; test is for reporting.",
         split_tables(report),
+        "What was shown, right / items:",
+        shown_table(records),
         f"Abstention confusion: {m['abstention_tp']} right abstentions, {m['abstention_fp']} false, "
         f"{m['abstention_fn']} missed, {m['abstention_tn']} right answers attempted.",
         f"![quality metrics and latency]({chart})",  # a named report's own chart, not the default run's
