@@ -107,6 +107,15 @@ def test_a_filler_is_new_only_if_the_question_does_not_name_it_as_a_word() -> No
     assert not new_fillers("Talks were held on Volodymyr Zelenskyy’s formula.", "person", chaired)
 
 
+def test_a_sum_of_money_does_not_answer_how_many() -> None:
+    from rag.entities import new_fillers
+
+    text = "The UK government has frozen more than £18bn of assets. Sanctions have been imposed on 1,271 people."
+    count = new_fillers(text, "number", "How many people had the UK sanctioned?")
+    assert "1,271" in count and not any("18" in f for f in count)
+    assert any("18" in f for f in new_fillers(text, "number", "How much had the UK frozen?"))
+
+
 def test_a_place_the_small_entity_model_mistypes_still_fills_a_where_slot() -> None:
     # en_core_web_sm labels "Kherson" a PERSON here; a "which city" answer must still count as a place.
     assert "kherson" in fillers("Zelensky visited the liberated city of Kherson on Monday.", "place")
