@@ -90,19 +90,22 @@ DURATION = re.compile(
 )
 
 
-def fillers(text: str, slot: str) -> set[str]:
+def fillers(text: str, slot: str, count: bool = False) -> set[str]:
     """The things in `text` that could fill the slot: entity texts of the slot's types, or pattern hits. A
     duration is no date ("when?" is not answered by "at least a week"), and a date is no number ("how many?"
-    is not answered by "on 6 November")."""
+    is not answered by "on 6 November"). With `count` (a "how many" question) a sum of money is no number
+    either ("How many people had the UK sanctioned?" is not answered by "£18bn of assets")."""
     if slot == "person":  # "(Euractiv)", "(AP News)": a short parenthesis names the outlet, not who did it
         text = re.sub(r"\([^()]{1,40}\)", " ", text)
-    found = {name.lower() for label, name in entities(text) if label in SLOT_LABELS.get(slot, ())}
+    labels = SLOT_LABELS.get(slot, set()) - ({"MONEY"} if count else set())
+    found = {name.lower() for label, name in entities(text) if label in labels}
     if slot == "date":
         found = {f for f in found if not DURATION.match(f)}
     pattern = SLOT_PATTERNS.get(slot)
     if pattern and slot == "number":  # the 6 of "on 6 November" counts nothing; "eight years", "twelve hours" do
         for label, name in entities(text):
-            if label in SLOT_LABELS["date"] and SLOT_PATTERNS["date"].search(name):  # a day, month, year or clock
+            day = label in SLOT_LABELS["date"] and SLOT_PATTERNS["date"].search(name)  # a day, month, year or clock
+            if day or (count and label == "MONEY"):
                 text = text.replace(name, " ")
     if pattern and slot != "person":
         found |= {m.group(0).lower() for m in pattern.finditer(text)}
@@ -120,9 +123,8 @@ GROUP_NOUNS = re.compile(
 )
 
 
-# "How many" asks for a count, which a sum of money never is ("How many people had the UK sanctioned?" is not
-# answered by "£18bn of assets"); "how much" may ask for one.
-COUNT = re.compile(r"\bhow many\b", re.I)
+# "How many" asks for a count, which a sum of money never is (`fillers`' `count`); "how much" may ask for one.
+COUNT = re.compile(r"\bhow many\b")
 
 
 def new_fillers(text: str, slot: str, question: str, groups: bool = False) -> set[str]:
@@ -131,11 +133,9 @@ def new_fillers(text: str, slot: str, question: str, groups: bool = False) -> se
     "…in Kherson?"). With `groups`, a "who" is also filled by a group of people (`GROUP_NOUNS`); a "how many"
     is not filled by a sum of money (`COUNT`: on dev, 2 of 505 items right that were not, none lost)."""
     asked = question.lower().replace("’", "'")
-    if slot == "number" and COUNT.search(asked):
-        for label, name in entities(text):
-            if label == "MONEY":
-                text = text.replace(name, " ")
-    found = {re.sub(r"'s$", "", f.replace("’", "'")) for f in fillers(text, slot)}  # "Zelenskyy’s" names Zelenskyy
+    count = slot == "number" and bool(COUNT.search(asked))
+    # "Zelenskyy’s" names Zelenskyy
+    found = {re.sub(r"'s$", "", f.replace("’", "'")) for f in fillers(text, slot, count)}
     if groups and slot == "person":
         found |= {m.group(0).lower() for m in GROUP_NOUNS.finditer(text)}
 
