@@ -538,3 +538,30 @@ def test_an_extract_for_a_question_in_two_parts_quotes_a_passage_for_each(settin
     quoted = [c.passage.text for c in result.citations]
     assert any("no limits" in q for q in quoted) and any("sanction" in q for q in quoted), quoted
     assert_citations_are_real(result)
+
+
+def test_each_part_of_a_question_in_parts_gets_its_own_sentence(settings: Settings) -> None:
+    """Scored against the whole question, the one sentence on a question's second part lost to more sentences
+    on its first: each part's best-matching sentence among the hits (Settings.part_min_terms) is in the passages."""
+    from rag.chunking import sentences_of
+    from rag.evidence import select_passages
+    from rag.question import analyse
+    from rag.retrieval import get_retriever
+    from rag.terms import key_terms
+
+    question = (
+        "How many Russian troops were on the west bank of the Dnipro, "
+        "and which pub was seen in the photos from Kherson?"
+    )
+    asked = analyse(question)
+    assert len(asked.parts) == 2 and asked.per_file
+    engine = get_retriever(settings)
+    query_vector = np.asarray(engine.embedder.get_query_embedding(asked.core))
+    hits = engine.retrieve(asked.core, settings.top_k, query_vector=query_vector, sentences=settings.sentence_hits)
+    passages = select_passages(asked.core, hits, query_vector, engine.sentence_vectors, per_file=True)
+    shown = {s.start for p in passages for s in p.sentences}
+    for part in asked.parts:
+        own = key_terms(part)
+        most = max(len(own & key_terms(s.text)) for hit in hits for s in sentences_of(hit.node))
+        best = {s.start for hit in hits for s in sentences_of(hit.node) if len(own & key_terms(s.text)) == most}
+        assert most >= settings.part_min_terms and shown & best, (part, most)
