@@ -96,8 +96,8 @@ class Settings(BaseSettings):
     # on 2 cores, by how busy the machine is (eval/reports/latency-ab.txt); 180 words lose 14 of 385 dev gold
     # sources from the passages for roughly 0.5 s.
     passage_words: int = 220
-    # A question in parts (Question.parts) gets, for each part, the sentence holding most of that part's terms
-    # among its passages, when it holds at least this many of them (rag.evidence.part_picks).
+    # A question in parts (Question.parts) gets, for each part, the sentence of its hits holding most of that
+    # part's terms, when it holds at least this many of them (rag.evidence.part_picks).
     part_min_terms: int = 2
     max_passages: int = 5
     # A picked sentence brings the next one when it goes on there (an open quote, a colon, the next opens

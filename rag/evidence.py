@@ -95,7 +95,7 @@ def select_passages(
         ranked = firsts_per_file(ranked, lambda item: hits[item[1]].node)
     # A question in parts: each part's best sentence goes before those, and its passage is kept.
     lead = set(part_picks(asked.parts, ranked, sentence_lists, settings.part_min_terms)) if per_file else set()
-    ranked = [it for it in ranked if it[1:] in lead] + [it for it in ranked if it[1:] not in lead]
+    ranked.sort(key=lambda item: item[1:] not in lead)  # stable: the rest keep their order
     chosen: dict[int, set[int]] = {}
     # Chunks overlap by a sentence, and a live blog repeats itself (its summary post restates the news): never
     # pick the same file offset, or the same sentence, twice.
@@ -137,7 +137,7 @@ def select_passages(
     passages.sort(key=lambda p: p.score, reverse=True)
     if per_file:  # keep one passage per file before cutting to max_passages
         passages = firsts_per_file(passages, lambda p: p.node)
-    passages = [p for p in passages if p in leading] + [p for p in passages if p not in leading]
+    passages.sort(key=lambda p: p not in leading)
     return passages[: settings.max_passages]
 
 
@@ -167,10 +167,9 @@ def part_picks(
     picks = []
     for part in parts:
         own = key_terms(part)
-        if own:
-            _score, h, s = max(ranked, key=lambda it: (len(own & key_terms(sentence_lists[it[1]][it[2]].text)), it[0]))
-            if len(own & key_terms(sentence_lists[h][s].text)) >= min_terms:
-                picks.append((h, s))
+        shared, _score, h, s = max((len(own & key_terms(sentence_lists[h][s].text)), sc, h, s) for sc, h, s in ranked)
+        if own and shared >= min_terms:
+            picks.append((h, s))
     return picks
 
 
