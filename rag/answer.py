@@ -256,7 +256,9 @@ def finish(
     (`Settings.evidence_slot`) is never refused because of what the model wrote: a small model's
     "I don't know" differs from CPU to CPU, the evidence does not. Evidence that does not hold the kind of
     thing asked next to the question's terms (`Settings.extract_slot`) is not shown as an extract either, nor
-    passages that tell a "why" question's event without a reason (`explains`)."""
+    passages that tell a "why" question's event without a reason (`explains`). A follow-up whose model
+    answer drew on a passage less about it than others (OFF_FOCUS) gets the extract, where another question
+    abstains: on dev, 1 more of the 92 follow-ups right and abstention precision 0.821 -> 0.840, none lost."""
     strong = result.features.get("slot_typed") == 1.0 and result.features.get("slot", 0.0) >= settings.evidence_slot
     confident = strong or result.confidence >= settings.answer_threshold
     usable = checked if checked and checked.cited and not checked.unsupported else None
@@ -268,8 +270,9 @@ def finish(
         complete_parts(result, asked, passages, settings.typo_similarity)
     elif asked.off_the_record:
         abstain(result, asked, passages, settings)  # asked to leave the sources: what they say is not the answer
-    elif gap in (OFF_FOCUS, REPEATED):
-        # the model answered from the wrong passage, or found nothing beyond what the earlier answer said
+    elif gap == REPEATED or (gap == OFF_FOCUS and earlier is None):
+        # the model found nothing beyond what the earlier answer said, or answered from the wrong passage; a
+        # follow-up's evidence was found with the question it follows, so it gets the extract instead (below)
         abstain(result, asked, passages, settings)
         result.notice = f"{gap}; it is not shown"
     elif result.notice and (strong or result.evidence_confidence >= settings.answer_threshold):
@@ -289,6 +292,8 @@ def finish(
         if asked.slot == "reason" and not explains(asked, best):
             abstain(result, asked, passages, settings)  # they tell what happened, not why
             return
+        if gap == OFF_FOCUS:
+            gap = f"{gap}; showing the passages closest to the question instead"
         result.notice = gap or (
             "the model's answer used words the sources do not; showing the passage it drew on instead"
             if grounds

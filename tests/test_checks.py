@@ -542,6 +542,32 @@ def test_a_follow_ups_answer_that_only_repeats_the_earlier_answer_is_not_shown_a
         assert shown or [c.passage for c in result.citations] == passages  # the closest passage, to check
 
 
+def test_a_follow_up_answered_from_a_passage_less_about_it_gets_the_closer_passage_not_a_refusal() -> None:
+    """The model answered "and what did he say once Russia had pulled out of Kherson?" from the earlier turn's
+    passage. A follow-up's evidence was found with the question it follows, so it is shown the passage about
+    it, labelled as an extract; the same answer to a question on its own abstains, as before."""
+    from rag.answer import OFF_FOCUS, Answer, finish
+    from rag.citations import Checked
+    from rag.config import Settings
+
+    earlier_text = "What did Kremlin spokesman Dmitry Peskov say about the US midterm elections?"
+    midterms = passage("Peskov said the US midterm elections were important for Russia.")
+    kherson = passage("Once Russia had pulled out of Kherson, Peskov said the Kremlin had no regrets.", start=300)
+    answer = "Peskov said the US midterm elections were important for Russia [1]."
+    follow_up = analyse("and what did he say once Russia had pulled out of Kherson?")
+    on_its_own = analyse("What did Peskov say once Russia had pulled out of Kherson?")
+    for asked, earlier in ((follow_up, analyse(earlier_text)), (on_its_own, None)):
+        result = Answer(asked.text, confidence=0.9, evidence_confidence=0.9, features={"coverage": 1.0})
+        checked = Checked(answer, [midterms], sentences=1)
+        finish(result, checked, asked, [midterms, kherson], Settings(), earlier, "He said relations would stay bad.")
+        assert OFF_FOCUS in (result.notice or ""), result.notice
+        cited = [c.passage for c in result.citations]
+        if earlier:
+            assert result.extractive and not result.abstained and kherson in cited, result.text
+        else:
+            assert result.abstained and not result.extractive, result.text
+
+
 def test_an_untyped_extract_quotes_the_passage_that_holds_the_question_not_the_top_scored_one() -> None:
     from rag.answer import Answer, extract
 
