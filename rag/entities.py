@@ -124,7 +124,7 @@ GROUP_NOUNS = re.compile(
 
 
 # "How many" asks for a count, which a sum of money never is (`fillers`' `count`); "how much" may ask for one.
-COUNT = re.compile(r"\bhow many\b")
+COUNT = re.compile(r"\bhow many\b", re.I)
 
 
 def new_fillers(text: str, slot: str, question: str, groups: bool = False) -> set[str]:
