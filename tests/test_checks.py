@@ -9,7 +9,7 @@ import json
 import pytest
 from llama_index.core.schema import TextNode
 
-from rag.citations import Checked, check, support
+from rag.citations import MARKER, Checked, check, support
 from rag.config import Settings
 from rag.decision import (
     ANSWER_FEATURES,
@@ -540,6 +540,41 @@ def test_a_follow_ups_answer_that_only_repeats_the_earlier_answer_is_not_shown_a
         assert not shown or not result.notice
         assert shown or (result.abstained and REPEATED in (result.notice or "")), result.notice
         assert shown or [c.passage for c in result.citations] == passages  # the closest passage, to check
+
+
+def test_a_typed_follow_up_answered_with_a_filler_the_earlier_turn_gave_for_something_else_abstains() -> None:
+    """ "How many tanks is that in actual numbers?" answered with the earlier answer's "half" gives no number
+    the earlier turn did not: it abstains. "and who ordered it?" answered with a name the earlier answer gave
+    in a sentence about the order was answered already, and is shown."""
+    from rag.answer import REPEATED, Answer, finish
+    from rag.citations import Checked
+    from rag.config import Settings
+
+    cases = [
+        (
+            "What did Colin Kahl say about Russia's tank losses?",
+            "Kahl said Russia had probably lost half of its main battle tanks.",
+            "How many tanks is that in actual numbers?",
+            "Russia has probably lost half of its main battle tanks, the Pentagon official said [1].",
+            False,
+        ),
+        (
+            "When did Russia leave Kherson?",
+            "Russia completed its withdrawal on 11 November 2022, after Sergei Shoigu ordered it.",
+            "and who ordered it?",
+            "The withdrawal was ordered by defence minister Sergei Shoigu on Wednesday [1].",
+            True,
+        ),
+    ]
+    for earlier, said_before, question, answer, shown in cases:
+        passages = [passage(MARKER.sub("", answer).strip())]
+        asked = analyse(question)
+        result = Answer(question, confidence=0.9, evidence_confidence=0.9, features={"answer_slot": 1.0})
+        finish(
+            result, Checked(answer, passages, sentences=1), asked, passages, Settings(), analyse(earlier), said_before
+        )
+        assert (result.text == answer and not result.extractive) is shown, (question, result.text, result.notice)
+        assert shown or (result.abstained and REPEATED in (result.notice or "")), result.notice
 
 
 def test_a_follow_up_answered_from_a_passage_less_about_it_gets_the_closer_passage_not_a_refusal() -> None:
