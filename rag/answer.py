@@ -58,7 +58,9 @@ SYSTEM_PROMPT = (
     f'- Only if no source is about the question at all, reply: "{NO_ANSWER}"'
 )
 FOLLOW_UP = re.compile(
-    r"^(and|but|so|also|what about|how about)\b|\b(it|its|that|this|they|them|he|she|his|her|those|there)\b", re.I
+    r"^(and|but|so|also|what about|how about)\b"
+    r"|\b(it|its|that|this|they|them|their|these|those|there|he|him|his|she|her)\b",
+    re.I,
 )
 
 

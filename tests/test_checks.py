@@ -494,6 +494,9 @@ def test_a_follow_up_to_a_follow_up_carries_the_question_they_both_follow() -> N
     assert earlier_question("How many HIMARS rockets were fired at the Kakhovka dam on 6 November?", history) is None
     standalone = history[:2] + [{"role": "user", "content": "What did Zelensky say about the Kherson withdrawal?"}]
     assert earlier_question("and when?", standalone) == "What did Zelensky say about the Kherson withdrawal?"
+    # "him", "their", "these" point back as "he" and "they" do
+    for pointing in ("Who phoned him in the early hours of 24 February?", "Where were their troops based on Friday?"):
+        assert earlier_question(pointing, history[:2]) == "When did Russia complete its withdrawal from Kherson?"
 
 
 def test_a_follow_up_is_retrieved_with_the_gist_of_the_answer_it_follows() -> None:
