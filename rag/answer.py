@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from llama_index.core.llms import LLM, ChatMessage, MessageRole
 from llama_index.core.schema import NodeWithScore
+from llama_index.core.utils import globals_helper
 
 from rag.citations import CONTRARY, MARKER, Checked, check, says
 from rag.config import Settings, get_settings
@@ -361,7 +362,7 @@ def recycled(answer: str, question: str, slot: str, before: str, own: frozenset[
     "half of its tanks", the earlier answer's "half", says nothing new; "and who ordered it?" answered "Shoigu"
     after "…after Shoigu ordered the withdrawal" was answered already, and may be again."""
     stated = {f.lower() for f in new_fillers(MARKER.sub("", answer), slot, question, groups=True)}
-    sentences = [s.lower() for s in re.split(r"(?<=[.!?])\s+", before)]
+    sentences = [s.lower() for s in globals_helper.punkt_tokenizer.tokenize(before)]  # as the claim check splits
     given = [[s for s in sentences if f in s] for f in stated]
     answered = any(all(close(t, key_terms(s), typo_similarity) for t in own) for held in given for s in held)
     return bool(stated) and all(given) and not answered
