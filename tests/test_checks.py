@@ -606,6 +606,31 @@ def test_a_follow_up_answered_from_a_passage_less_about_it_gets_the_closer_passa
             assert result.abstained and not result.extractive, result.text
 
 
+def test_a_typed_follow_ups_extract_needs_the_filler_next_to_the_follow_ups_own_words() -> None:
+    """Asked "How many of them ended up killed or captured?" after "How many troops were around Kherson?",
+    the troops' number sits next to the earlier question's words, not the follow-up's: no extract. A passage
+    that counts the killed and captured is one."""
+    from dataclasses import replace
+
+    from rag.answer import Answer, finish
+    from rag.citations import Checked
+
+    earlier = analyse("How many Russian troops were in and around Kherson city before the retreat?")
+    follow_up = analyse("How many of them ended up killed or captured while pulling out?")
+    asked = replace(follow_up, terms=follow_up.terms | earlier.terms)  # as stream_answer reads a follow-up
+    troops = passage("Russia still has 40,000 troops in and around Kherson city, Reznikov said.")
+    losses = passage("Some 20,000 Russian troops were killed or captured while pulling out, officials said.", start=400)
+    invented = "Russia lost 30,000 troops."
+    for passages, shown in (([troops], False), ([troops, losses], True)):
+        features = {"coverage": 1.0, "slot": 0.6, "slot_typed": 1.0}  # a number next to the question's terms
+        result = Answer(follow_up.text, confidence=0.9, evidence_confidence=0.9, features=features)
+        checked = Checked(invented, [], unsupported=[invented], sentences=1)
+        finish(result, checked, asked, passages, Settings(), earlier, "An estimated 40,000 troops.")
+        assert result.extractive is shown and result.abstained is not shown, result.text
+        if shown:
+            assert losses in [c.passage for c in result.citations], result.text
+
+
 def test_an_untyped_extract_quotes_the_passage_that_holds_the_question_not_the_top_scored_one() -> None:
     from rag.answer import Answer, extract
 
