@@ -285,7 +285,10 @@ def finish(
         # a question in parts asks several kinds of thing: its first part's slot does not gate the extract
         asked.slot not in TYPED_SLOTS
         or len(asked.parts) > 1
-        or (result.features.get("slot", 0.0) >= settings.extract_slot and asks_own(result, passages, earlier, settings))
+        or (
+            result.features.get("slot", 0.0) >= settings.extract_slot
+            and asks_own(result.question, passages, earlier, settings)
+        )
     ):
         # the evidence answers the question but the model did not say it: show the evidence
         # What the model drew on, for a question that neither asks for a typed filler (rag.evidence's slot
@@ -357,7 +360,7 @@ def shortfall(
     return None
 
 
-def asks_own(result: Answer, passages: list[Passage], earlier: Question | None, settings: Settings) -> bool:
+def asks_own(question: str, passages: list[Passage], earlier: Question | None, settings: Settings) -> bool:
     """Does the evidence hold the kind of thing a typed follow-up asks next to the follow-up's own words, not
     only next to the question it follows? "How many of them ended up killed or captured?" after "How many
     troops were around Kherson?" finds the troops' number next to "troops" and "Kherson": not an answer. (The
@@ -366,7 +369,7 @@ def asks_own(result: Answer, passages: list[Passage], earlier: Question | None, 
     "withdrawal completed" for the follow-up's "pullout finished"."""
     if earlier is None:
         return True
-    own = analyse(result.question)
+    own = analyse(question)
     return max(slot_scores(own, passages, settings.typo_similarity), default=0.0) >= settings.extract_slot
 
 
