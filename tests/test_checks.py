@@ -258,6 +258,19 @@ def test_a_number_must_count_what_the_passage_counts_with_it() -> None:
     assert support("2,000 people ran in Kyiv.", run, "How many people ran in Kyiv?") > 0.5
 
 
+def test_an_answer_that_says_the_questions_number_again_needs_the_passage_to_state_it() -> None:
+    """A false premise's number taken over into the answer is asserted, not given: "six-month" fails where the
+    passage says "a year", passes where it says "six months"; a year placing the question stays given."""
+    grain = "The UN is seeking a one-year extension of the grain deal, as Russia complains about its exports."
+    question = "Why was the UN only seeking a six-month extension of the grain deal?"
+    said = "The UN was seeking a six-month extension of the grain deal as Russia complains about its exports."
+    assert support(said, grain, question) == 0.0
+    assert support(said, grain.replace("one-year", "six-month"), question) > 0.5
+    placed = "Why was the UN seeking an extension of the grain deal in November 2022?"
+    answer = "In November 2022 the UN was seeking a one-year extension of the grain deal as Russia complains."
+    assert support(answer, grain, placed) > 0.5
+
+
 def test_a_number_in_digits_is_supported_by_the_same_number_in_words_and_no_other() -> None:
     village = "Kyslivka, just outside Klapaya, is about nine miles (15km) from the city centre."
     question = "How far is Kyslivka from the city centre?"
