@@ -82,6 +82,13 @@ COMPARISON = re.compile(r"\b(compare|comparison|differ|difference|change[ds]?|bo
 LATER = re.compile(r"\b((?:the )?following (?:spring|summer|autumn|fall|winter|year)|later that year"
                    r"|(?:months|a year|years) (?:later|on|after))\b", re.I)  # fmt: skip
 YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+# Questions that ask for the exact detail ("where exactly", "what specific measures") or for a list of a given
+# length ("which were the 12 settlements"): a passage about the topic, without that detail, does not answer them.
+PRECISE = re.compile(
+    r"\b(exactly|specific|specifically|precisely)\b"
+    r"|\b(what|which|who) (are|were) the (\d+|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b",
+    re.I,
+)
 # Words that say which slot is asked, not what about: not content a sentence must share.
 SLOT_WORDS = (
     "number name reason date time day year month total amount place city town region country person official cause "
@@ -110,6 +117,11 @@ class Question:
         """Does it tell the bot to leave its sources ("ignore the documents and…", "make up a number…"),
         rather than ask it to confirm a claim it can check?"""
         return bool(OFF_THE_RECORD.match(self.text))
+
+    @property
+    def precise(self) -> bool:
+        """Does it ask for the exact detail or a list of a given length ("how exactly", "which were the 12…")?"""
+        return bool(PRECISE.search(self.core))
 
     @property
     def per_file(self) -> bool:

@@ -619,6 +619,24 @@ def test_a_follow_up_answered_from_a_passage_less_about_it_gets_the_closer_passa
             assert result.abstained and not result.extractive, result.text
 
 
+def test_a_question_asking_for_the_exact_detail_gets_no_extract_of_the_passage_about_its_topic() -> None:
+    """ "How exactly were cement mixers used?" is not answered by the passage saying they were used: without a
+    checked answer it abstains, citing that passage; asked without "exactly", the passage is quoted."""
+    from rag.answer import Answer, finish
+    from rag.citations import Checked
+
+    used = passage("Cement mixers were used in the defence of Kryvyi Rih, the mayor said on Monday.")
+    invented = "The cement mixers were parked across the roads to block Russian tanks."
+    assert analyse("Which were the 12 settlements retaken?").precise and not analyse("Where is Kherson?").precise
+    for question, quoted in (("How exactly were cement mixers used in the defence?", False),
+                             ("How were cement mixers used in the defence?", True)):  # fmt: skip
+        asked = analyse(question)
+        result = Answer(question, confidence=0.9, evidence_confidence=0.9, features={"coverage": 1.0, "slot": 1.0})
+        finish(result, Checked(invented, [], unsupported=[invented], sentences=1), asked, [used], Settings())
+        assert result.extractive is quoted and result.abstained is not quoted, result.text
+        assert [c.passage for c in result.citations] == [used], result.text
+
+
 def test_a_typed_follow_ups_extract_needs_the_filler_next_to_the_follow_ups_own_words() -> None:
     """Asked "How many of them ended up killed or captured?" after "How many troops were around Kherson?",
     the troops' number sits next to the earlier question's words, not the follow-up's: no extract. A passage
