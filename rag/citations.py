@@ -9,7 +9,7 @@ A passage supports a sentence when its *text* (not its post title; its date labe
 holds what the sentence adds beyond the question: every number, every name, and most content words; a
 sentence that denies or says "still" where the passage does not conflicts with it. It must not restate
 the question's own words the passage does not use, except in answer to "when" (its date is checked instead),
-nor the question's numbers (a premise it would assert).
+nor the question's numbers the passage lacks, years aside (a premise it would assert).
 A "Yes" to a yes/no or leading question stands only if the cited passages state the question's claim.
 """
 
