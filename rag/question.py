@@ -76,7 +76,13 @@ PART_SPLIT = re.compile(
     re.I,
 )
 # Not "than": "faster than in February" compares within one report, and a comparison's answer must cite two.
-COMPARISON = re.compile(r"\b(compare|comparison|differ|difference|change[ds]?|both|since then|versus|vs)\b", re.I)
+# Nor a bare "each" ("in each attack"): "two different blogs … each of them", "these reports" point at documents
+# (on dev, 3 questions say so and were not read as comparing; 1 more of them right).
+COMPARISON = re.compile(
+    r"\b(compare|comparison|differ|difference|change[ds]?|both|since then|versus|vs"
+    r"|(?:these|both|the two) reports|two (?:different|separate)|each of them|each time|and again)\b",
+    re.I,
+)
 # A question about one thing at two times ("the following spring", "a year on"): its evidence spans documents
 # of each time, as does a question naming two years ("quoted in the 2022 coverage and again in 2023").
 LATER = re.compile(r"\b((?:the )?following (?:spring|summer|autumn|fall|winter|year)|later that year"

@@ -79,6 +79,10 @@ def test_multi_part_and_comparative_questions_are_split() -> None:
     asked = analyse("How many rockets hit the dam, and what did Kyiv say about the bridge?")
     assert len(asked.parts) == 2 and "bridge" in asked.parts[1]
     assert analyse("How did power cuts in Kyiv change a year later?").comparative
+    # a question that points at several documents compares them too; "each" alone does not
+    assert analyse("Which provinces do these reports say Moscow has annexed?").comparative
+    assert analyse("Updates are cited in two different blogs. What did each of them report?").comparative
+    assert not analyse("How many people were killed in each attack?").comparative
     assert len(analyse("When did Russia leave Kherson?").parts) == 1
     assert len(analyse("What share of the grid was damaged, and which regions did the drones hit?").parts) == 2
 
