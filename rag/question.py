@@ -80,7 +80,7 @@ PART_SPLIT = re.compile(
 # (on dev, 3 questions say so and were not read as comparing; 1 more of them right).
 COMPARISON = re.compile(
     r"\b(compare|comparison|differ|difference|change[ds]?|both|since then|versus|vs"
-    r"|(?:these|both|the two) reports|two (?:different|separate)|each of them|each time|and again)\b",
+    r"|(?:these|the two) reports|two (?:different|separate)|each of them|each time|and again)\b",
     re.I,
 )
 # A question about one thing at two times ("the following spring", "a year on"): its evidence spans documents
