@@ -27,7 +27,7 @@ from rag.config import Settings
 from rag.entities import fillers, names
 from rag.evidence import MONTHS, WEEKDAYS, Passage
 from rag.question import YEAR, analyse
-from rag.terms import close, key_terms, numbers
+from rag.terms import SPELT_NUMBERS, close, key_terms, numbers
 
 MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 ABSTENTION = re.compile(
@@ -44,8 +44,9 @@ DENYING = r"not|never|no longer|n't|neither|nor|denied|denies|refused|failed to"
 NEGATION = re.compile(rf"\b({DENYING}|still)\b", re.I)
 # What a "Yes" must find in the passage as said: how many, in digits or words, and how universally ("all six
 # rockets were shot down" is not "five of the six").
-SPELT = "one two three four five six seven eight nine ten eleven twelve dozen twenty thirty forty fifty hundred"
-NUMBER_WORDS = dict(zip(SPELT.split(), map(str, (*range(1, 13), 12, 20, 30, 40, 50, 100)), strict=True))
+NUMBER_WORDS = dict(zip(SPELT_NUMBERS, map(str, range(1, 13)), strict=True)) | {
+    "dozen": "12", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100",
+}  # fmt: skip
 QUANTIFIERS = frozenset({"all", "every", "each", "none", "entire", "whole", "only", "always", "never"})
 DENIAL = re.compile(rf"{NEGATION.pattern}|\bno\b", re.I)  # and "no regrets", for a "Yes" to stand
 # What says something did not happen ("Putin will not attend"), without "still": a premise it can contradict.

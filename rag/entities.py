@@ -11,6 +11,8 @@ import threading
 from functools import lru_cache
 from typing import Any
 
+from rag.terms import SPELT_NUMBERS
+
 SLOT_LABELS = {
     "date": {"DATE", "TIME"},
     "number": {"CARDINAL", "QUANTITY", "MONEY", "PERCENT"},
@@ -26,7 +28,7 @@ SLOT_PATTERNS = {
         re.I,
     ),
     "number": re.compile(
-        r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|(?:thir|four|fif|six|seven|eigh|nine)teen"
+        rf"\d|\b({'|'.join(SPELT_NUMBERS)}|(?:thir|four|fif|six|seven|eigh|nine)teen"
         r"|(?:twen|thir|for|fif|six|seven|eigh|nine)ty|dozens?|hundreds?|thousands?|millions?|billions?|half|twice)\b",
         re.I,
     ),  # fmt: skip

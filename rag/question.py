@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.terms import key_terms
+from rag.terms import SPELT_NUMBERS, key_terms
 
 PLACES = (
     r"(city|cities|towns?|regions?|country|countries|villages?|rivers?|areas?|banks?|provinces?|oblasts?|places?"
@@ -92,7 +92,7 @@ YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 # length ("which were the 12 settlements"): a passage about the topic, without that detail, does not answer them.
 PRECISE = re.compile(
     r"\b(exactly|specific|specifically|precisely)\b"
-    r"|\b(what|which|who) (are|were) the (\d+|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b",
+    rf"|\b(what|which|who) (are|were) the (\d+|{'|'.join(SPELT_NUMBERS[1:])})\b",
     re.I,
 )
 # Words that say which slot is asked, not what about: not content a sentence must share.

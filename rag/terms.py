@@ -18,6 +18,9 @@ FILLER = set(globals_helper.stopwords) | {  # NLTK's list, shipped inside llama-
     "happens", "happening",
 }  # fmt: skip
 _stemmer = Stemmer.Stemmer("english")
+# Numbers a count is spelt with ("twelve settlements", "nine miles"): the one list that the question's
+# reading, the slot check and the claim check each take what they need from.
+SPELT_NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
 
 
 @lru_cache(maxsize=65536)
