@@ -8,11 +8,12 @@ import re
 import numpy as np
 import pytest
 
-from rag.answer import NO_ANSWER, Answer, answer
+from rag.answer import Answer, answer
 from rag.chunking import sentences_of
 from rag.citations import check
 from rag.config import Settings
 from rag.evidence import resolve_relative_dates
+from rag.prompt import NO_ANSWER
 from tests.conftest import SEEDS, free_port, run_cli
 
 KHERSON_FILE = "002_a3e9cd5b9989adce.txt"

@@ -519,7 +519,8 @@ def test_a_follow_up_to_a_follow_up_carries_the_question_they_both_follow() -> N
 def test_a_follow_up_is_retrieved_with_the_gist_of_the_answer_it_follows() -> None:
     """ "where did he say it?" names nobody: the earlier answer does ("Sergei Shoigu"). Its markers go, and an
     abstention brings nothing."""
-    from rag.answer import NO_ANSWER, earlier_answer
+    from rag.answer import earlier_answer
+    from rag.prompt import NO_ANSWER
 
     history = [
         {"role": "user", "content": "and who ordered it?"},

@@ -288,6 +288,7 @@ def warm_up(settings: Settings) -> None:
     from rag.entities import entities
     from rag.ingest import ensure_index
     from rag.llm import LLMError, get_llm
+    from rag.prompt import prompt
     from rag.retrieval import get_retriever
     from rag.store import StoreError
 
@@ -303,7 +304,7 @@ def warm_up(settings: Settings) -> None:
     if settings.llm != "local":
         return
     try:
-        get_llm(settings).complete("Hi", max_tokens=1)
+        get_llm(settings).chat(prompt("Hi", None, []), max_tokens=1)  # loads it and caches the prompt's fixed head
     except LLMError as exc:  # the chat still works: answers are then extractive, with a notice
         print(f"warning: {exc}; answers will quote the sources instead", flush=True)
 
