@@ -5,7 +5,7 @@
 2. retrieve chunks (each part of a multi-part question too), pick the best sentences as numbered
    passages (yielded at once, for the UI);
 3. the evidence alone makes an answer unlikely (rag.decision, `pre`) -> abstain without the LLM;
-4. stream the LLM's answer over a short prompt (stable instructions first: llama.cpp reuses their cache);
+4. stream the LLM's answer over a short prompt (rag.prompt: stable rules first, which llama.cpp keeps cached);
 5. check citations and claims in code (rag.citations), then decide once (rag.decision, `post`): the
    checked answer, a labelled extract of the best passages when the evidence answers but the model did
    not say it, or an abstention that shows the closest evidence.
