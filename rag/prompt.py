@@ -43,9 +43,7 @@ def prompt(question: str, earlier: str | None, contexts: list[str]) -> list[Chat
     """
     sources = "\n".join(f"[{i}] {c}" for i, c in enumerate(contexts, 1))
     asked = f"Earlier question: {earlier}\nFollow-up question: {question}" if earlier else f"Question: {question}"
-    return [*head_messages(), ChatMessage(role=MessageRole.USER, content=f"Sources:\n{sources}\n\n{asked}")]
-
-
-def head_messages() -> list[ChatMessage]:
-    """The part of every prompt that never changes: the rules."""
-    return [ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT)]
+    return [
+        ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT),
+        ChatMessage(role=MessageRole.USER, content=f"Sources:\n{sources}\n\n{asked}"),
+    ]
