@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,9 +128,14 @@ def turns_for(llm: LLM) -> Turns | None:
         return _TURNS.setdefault(llm.model_path, Turns())
 
 
-# One Llama per GGUF (and load settings) per process: loading costs seconds and ~2 GB. The lock serialises
-# generation because a Llama context cannot serve two requests at once (e.g. two UI users).
-_LLAMAS: dict[tuple[str, int, int, bool], tuple[Llama, threading.Lock]] = {}
+# Llamas per process, by GGUF, load settings and prompt head; loading one costs seconds (its weights are
+# mmapped, so two of one GGUF share them). llama.cpp reuses only the prefix its context computed last, so
+# each prompt head (the rules; the rules and the follow-ups' worked examples, rag.prompt) keeps a context
+# of its own: with one, every switch between a question and a follow-up recomputed the examples, ~6 s on
+# 2 cores. One lock per GGUF serialises generation: a context cannot serve two requests at once (e.g. two UI
+# users), and two contexts on the same cores only slow each other.
+_LLAMAS: OrderedDict[tuple[str, int, int, bool, int], Llama] = OrderedDict()
+_LOCKS: dict[str, threading.Lock] = {}
 _LOAD_LOCK = threading.Lock()
 
 
@@ -137,19 +143,28 @@ _LOAD_LOCK = threading.Lock()
 def _close_llamas() -> None:
     # Free models while llama_cpp still exists; Llama.__del__ at interpreter teardown
     # would otherwise print a TypeError traceback on every exit.
-    for llama, _ in _LLAMAS.values():
+    for llama in _LLAMAS.values():
         llama.close()
     _LLAMAS.clear()
 
 
-def _load_llama(path: str, n_ctx: int, n_threads: int, flash_attn: bool) -> tuple[Llama, threading.Lock]:
-    key = (path, n_ctx, n_threads, flash_attn)
+def _model_lock(path: str) -> threading.Lock:
+    with _LOAD_LOCK:
+        return _LOCKS.setdefault(path, threading.Lock())
+
+
+def _load_llama(path: str, n_ctx: int, n_threads: int, flash_attn: bool, head: int, keep: int) -> Llama:
+    """The Llama for this GGUF, these settings and this prompt head; the caller holds the GGUF's lock.
+
+    At most `keep` per GGUF: a new head closes the one used longest ago (nothing runs on it, by the lock).
+    """
+    key = (path, n_ctx, n_threads, flash_attn, head)
     with _LOAD_LOCK:
         if key not in _LLAMAS:
             from llama_cpp import Llama
 
             try:
-                llama = Llama(
+                _LLAMAS[key] = Llama(
                     model_path=path,
                     n_ctx=n_ctx,
                     n_threads=n_threads,
@@ -160,8 +175,16 @@ def _load_llama(path: str, n_ctx: int, n_threads: int, flash_attn: bool) -> tupl
             except (ValueError, RuntimeError) as exc:
                 hint = "set RAG_LLM_MODEL to a valid GGUF file or to one of " + ", ".join(MODELS)
                 raise LLMError(f"Could not load the model {path} ({exc}); {hint}") from None
-            _LLAMAS[key] = (llama, threading.Lock())
+        _LLAMAS.move_to_end(key)
+        same = [k for k in _LLAMAS if k[0] == path]  # least recently used first, this one last
+        for old in same[: max(0, len(same) - keep)]:
+            _LLAMAS.pop(old).close()
         return _LLAMAS[key]
+
+
+def head_key(messages: Sequence[ChatMessage]) -> int:
+    """Which prompt head a chat request has: everything before its last message."""
+    return hash(tuple((m.role.value, m.content or "") for m in messages[:-1]))
 
 
 class LlamaCppLLM(CustomLLM):
@@ -174,6 +197,7 @@ class LlamaCppLLM(CustomLLM):
     context_window: int = 4096
     n_threads: int = 2
     flash_attention: bool = True
+    contexts: int = 2  # llama.cpp contexts kept, one per prompt head (Settings.llm_contexts)
 
     @classmethod
     def class_name(cls) -> str:
@@ -188,9 +212,15 @@ class LlamaCppLLM(CustomLLM):
             model_name=Path(self.model_path).name,
         )
 
-    def loaded(self) -> tuple[Llama, threading.Lock]:
-        """The process's Llama for this model and these load settings (loaded on first use), and its lock."""
-        return _load_llama(self.model_path, self.context_window, self.n_threads, self.flash_attention)
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while this GGUF generates, in any of its contexts."""
+        return _model_lock(self.model_path)
+
+    def loaded(self, messages: Sequence[ChatMessage]) -> Llama:
+        """The Llama that keeps these messages' prompt head cached (loaded on first use); hold `lock`."""
+        settings = (self.model_path, self.context_window, self.n_threads, self.flash_attention)
+        return _load_llama(*settings, head_key(messages), self.contexts)
 
     def _request(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -202,9 +232,8 @@ class LlamaCppLLM(CustomLLM):
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        llama, lock = self.loaded()
-        with lock:
-            out = llama.create_chat_completion(**self._request(messages, kwargs))
+        with self.lock:
+            out = self.loaded(messages).create_chat_completion(**self._request(messages, kwargs))
         text = out["choices"][0]["message"]["content"] or ""
         return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text), raw=out)
 
@@ -213,10 +242,9 @@ class LlamaCppLLM(CustomLLM):
         request = self._request(messages, kwargs)
 
         def gen() -> ChatResponseGen:
-            llama, lock = self.loaded()
             text = ""
-            with lock:
-                for chunk in llama.create_chat_completion(**request, stream=True):
+            with self.lock:
+                for chunk in self.loaded(messages).create_chat_completion(**request, stream=True):
                     delta = chunk["choices"][0]["delta"].get("content") or ""
                     text += delta
                     message = ChatMessage(role=MessageRole.ASSISTANT, content=text)
@@ -246,6 +274,7 @@ def get_llm(settings: Settings) -> LLM:
             context_window=settings.local_context_window,
             n_threads=settings.llm_threads or len(os.sched_getaffinity(0)),
             flash_attention=settings.llm_flash_attention,
+            contexts=settings.llm_contexts,
         )
     if settings.llm == "openai":
         from llama_index.llms.openai_like import OpenAILike

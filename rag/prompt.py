@@ -1,7 +1,8 @@
-"""What the model reads: the fixed rules first, then the numbered sources, then the question.
+"""What the model reads: a fixed head first, then the numbered sources, then the question.
 
-The rules are the same for every question, so llama.cpp keeps them in its cache (`rag serve` runs them once at
-start) and computes only the sources and the question.
+The head is the rules, and for a follow-up the rules and three worked exchanges. Each head is the same for
+every question of its kind, so llama.cpp keeps it computed, in a context of its own (rag.llm; `rag serve`
+runs both once at start), and computes only the sources and the question.
 """
 
 from __future__ import annotations
@@ -26,6 +27,39 @@ SYSTEM_PROMPT = (
 )
 
 
+# Worked exchanges about invented events (no name in them is in any document), shown before a follow-up: a
+# fact with its date, a comparison answered from each source, and a follow-up answered for itself, not as
+# the question it follows. On the 92 dev follow-ups (real runs), right outcome 70 -> 74 and the model's own
+# key facts 42 -> 45 of 61: it stopped answering the earlier question again. Shown before every question
+# they lost (dev 0.753 -> 0.718): the model then hardly ever says the documents don't say.
+EXAMPLES = (
+    (
+        "Sources:\n"
+        "[1] (Storm hits coast, 14 May 2021) A storm hit the coastal town of Arvik on Friday [14 May 2021], "
+        "cutting power to 3,200 homes.\n"
+        "[2] (Storm hits coast, 14 May 2021) Mayor Lina Berg said repairs would take a week.\n\n"
+        "Question: When did the storm hit Arvik?",
+        "The storm hit Arvik on 14 May 2021 [1].",
+    ),
+    (
+        "Sources:\n"
+        "[1] (City budget, 2 February 2020) The city of Dorne spent 40 million euros on schools in 2020.\n"
+        "[2] (Budget review, 5 February 2021) In 2021 Dorne's school spending rose to 46 million euros.\n\n"
+        "Question: How did Dorne's school spending in 2020 compare with 2021?",
+        "Dorne spent 40 million euros on schools in 2020 [1] and 46 million euros in 2021 [2].",
+    ),
+    (
+        "Sources:\n"
+        "[1] (Council approves bridge, 3 March 2021) The town council approved a new bridge over the Lenna river "
+        "on 3 March 2021. The work will be led by the engineer Marta Koval.\n"
+        "[2] (Council approves bridge, 3 March 2021) The bridge will cost 12 million euros.\n\n"
+        "Earlier question: When was the bridge approved?\n"
+        "Follow-up question: and who will lead the work?",
+        "The engineer Marta Koval will lead the work on the bridge [1].",
+    ),
+)
+
+
 def context(passage: Passage) -> str:
     """How a passage reads in the prompt: where it is from, when, and its text with dates resolved."""
     meta = passage.node.metadata
@@ -35,7 +69,7 @@ def context(passage: Passage) -> str:
 
 
 def prompt(question: str, earlier: str | None, contexts: list[str]) -> list[ChatMessage]:
-    """The fixed head (the rules), then the sources and the question.
+    """The fixed head (the rules; for a follow-up, the rules and EXAMPLES), then the sources and the question.
 
     A follow-up carries the question it follows instead of the whole chat: a small model resolves
     "it" from that reliably, and the prompt stays short. The follow-up comes last: placed after it, the
@@ -43,7 +77,13 @@ def prompt(question: str, earlier: str | None, contexts: list[str]) -> list[Chat
     """
     sources = "\n".join(f"[{i}] {c}" for i, c in enumerate(contexts, 1))
     asked = f"Earlier question: {earlier}\nFollow-up question: {question}" if earlier else f"Question: {question}"
+    examples = [
+        ChatMessage(role=role, content=text)
+        for pair in (EXAMPLES if earlier else ())
+        for role, text in zip((MessageRole.USER, MessageRole.ASSISTANT), pair)
+    ]
     return [
         ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT),
+        *examples,
         ChatMessage(role=MessageRole.USER, content=f"Sources:\n{sources}\n\n{asked}"),
     ]

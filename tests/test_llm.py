@@ -17,7 +17,8 @@ import pytest
 from llama_index.core.llms import ChatMessage
 
 from rag.config import Settings
-from rag.llm import DEFAULT_MODEL, MODELS, LLMError, get_llm, model_path, stream_chat
+from rag.llm import _LLAMAS, DEFAULT_MODEL, MODELS, LLMError, get_llm, head_key, model_path, stream_chat
+from rag.prompt import EXAMPLES, SYSTEM_PROMPT, prompt
 from rag.weights import ModelSpec, WeightsError, assemble
 
 FAST = "qwen2.5-0.5b"
@@ -175,10 +176,37 @@ def test_local_model_runs_with_flash_attention_on_the_cores_it_may_use(fast_mode
 
     llm = get_llm(settings(llm_model=str(fast_model)))
     assert "".join(stream_chat(llm, HELLO)).strip()
-    llama, _ = llm.loaded()  # the one that answered
+    llama = llm.loaded(HELLO)  # the one that answered
     assert llama.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
     # prompt processing too: llama-cpp-python's own default would count the host's cores
     assert llama.n_threads_batch == llama.n_threads == len(os.sched_getaffinity(0))
+
+
+def test_each_prompt_head_stays_computed_in_a_context_of_its_own(fast_model: Path):
+    question = prompt("Who sank the ship?", None, ["(Navy, 1 May) The ship sank."])
+    follow_up = prompt("and when?", "Who sank the ship?", ["(Navy, 1 May) The ship sank."])
+    llm = get_llm(settings(llm_model=str(fast_model), max_tokens=1, llm_contexts=2))
+    for messages in (question, follow_up, question, follow_up):
+        llm.chat(messages)
+    first, second = llm.loaded(question), llm.loaded(follow_up)
+    assert first is not second
+    # each still holds its own head: the rules in both, the worked examples only in the follow-up's
+    rules = first.tokenize(SYSTEM_PROMPT.encode(), add_bos=False, special=False)
+    example = second.tokenize(EXAMPLES[0][0].encode(), add_bos=False, special=False)
+    assert all(contains(ctx.input_ids[: ctx.n_tokens].tolist(), rules) for ctx in (first, second))
+    assert contains(second.input_ids[: second.n_tokens].tolist(), example)
+    assert not contains(first.input_ids[: first.n_tokens].tolist(), example)
+
+    one = get_llm(settings(llm_model=str(fast_model), max_tokens=1, llm_contexts=1))
+    one.chat(question)
+    one.chat(follow_up)  # the question's context is closed to make room
+    assert [key for key in _LLAMAS if key[0] == str(fast_model)] == [
+        (str(fast_model), one.context_window, one.n_threads, one.flash_attention, head_key(follow_up))
+    ]
+
+
+def contains(tokens: list[int], part: list[int]) -> bool:
+    return any(tokens[i : i + len(part)] == part for i in range(len(tokens) - len(part) + 1))
 
 
 def test_unloadable_model_file_is_an_llm_error(tmp_path: Path):

@@ -304,7 +304,9 @@ def warm_up(settings: Settings) -> None:
     if settings.llm != "local":
         return
     try:
-        get_llm(settings).chat(prompt("Hi", None, []), max_tokens=1)  # loads it and caches the prompt's fixed head
+        llm = get_llm(settings)
+        for earlier in (None, "Hi"):  # loads it and computes both prompt heads: a question's and a follow-up's
+            llm.chat(prompt("Hi", earlier, []), max_tokens=1)
     except LLMError as exc:  # the chat still works: answers are then extractive, with a notice
         print(f"warning: {exc}; answers will quote the sources instead", flush=True)
 
