@@ -86,7 +86,7 @@ def entities(text: str) -> tuple[tuple[str, str], ...]:
 # A length of time ("at least a week", "nearly eight years"): spaCy calls it a DATE, but it does not say when.
 DURATION = re.compile(
     r"^(?:(?:for|at least|about|nearly|almost|around|over|more than|less than|up to|some|only|just)\s+)*"
-    r"(?:a|an|a few|several|many|the|\d+|one|two|three|four|five|six|seven|eight|nine|ten|twelve)?\s*"
+    rf"(?:a|an|a few|several|many|the|\d+|{'|'.join(SPELT_NUMBERS)})?\s*"
     r"(?:hours?|days?|weeks?|months?|years?|decades?)$",
     re.I,
 )
