@@ -37,7 +37,7 @@ from rag.decision import (
 from rag.entities import SLOT_PATTERNS, fillers, new_fillers
 from rag.errors import RagError
 from rag.evidence import Passage, resolve_relative_dates, select_passages
-from rag.llm import LLMError, get_llm, stream_chat, turns_for
+from rag.llm import LLMError, get_llm, shows_examples, stream_chat, turns_for
 from rag.prompt import NO_ANSWER, context, prompt
 from rag.question import SLOT_TERMS, TYPED_SLOTS, Question, analyse
 from rag.retrieval import Retriever, check_question, get_retriever
@@ -170,7 +170,7 @@ def stream_answer(
         result.timings["total_ms"] = ms(started)
         yield Done(result)
         return
-    messages = prompt(question, earlier, [context(p) for p in passages])
+    messages = prompt(question, earlier, [context(p) for p in passages], shows_examples(settings))
     text = ""
     turns, ticket = None, object()
     try:

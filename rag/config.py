@@ -180,6 +180,9 @@ class Settings(BaseSettings):
     # llama.cpp reuses from the one before, so an answer can change with the question asked before it
     # (1 of the 99 test items between two runs).
     llm_flash_attention: bool = True
+    # Follow-ups see three worked examples before their sources (rag.prompt.EXAMPLES); unset: every model but
+    # those rag.llm.NO_EXAMPLES lists (the 0.5B, which copies them).
+    follow_up_examples: bool | None = None
     # llama.cpp contexts kept per local model, one per prompt head, so that each head stays computed: a
     # question's (the rules) and a follow-up's (the rules and three worked examples, ~440 tokens, ~7 s on 2
     # cores to recompute). The weights are mmapped and shared: a second context raised peak RSS 3.97 -> 4.03 GB.

@@ -68,8 +68,9 @@ def context(passage: Passage) -> str:
     return f"({label}) {text}" if label else text
 
 
-def prompt(question: str, earlier: str | None, contexts: list[str]) -> list[ChatMessage]:
-    """The fixed head (the rules; for a follow-up, the rules and EXAMPLES), then the sources and the question.
+def prompt(question: str, earlier: str | None, contexts: list[str], examples: bool = True) -> list[ChatMessage]:
+    """The fixed head (the rules; for a follow-up, the rules and EXAMPLES unless `examples` is off), then the
+    sources and the question.
 
     A follow-up carries the question it follows instead of the whole chat: a small model resolves
     "it" from that reliably, and the prompt stays short. The follow-up comes last: placed after it, the
@@ -77,13 +78,13 @@ def prompt(question: str, earlier: str | None, contexts: list[str]) -> list[Chat
     """
     sources = "\n".join(f"[{i}] {c}" for i, c in enumerate(contexts, 1))
     asked = f"Earlier question: {earlier}\nFollow-up question: {question}" if earlier else f"Question: {question}"
-    examples = [
+    shown = [
         ChatMessage(role=role, content=text)
-        for pair in (EXAMPLES if earlier else ())
+        for pair in (EXAMPLES if earlier and examples else ())
         for role, text in zip((MessageRole.USER, MessageRole.ASSISTANT), pair)
     ]
     return [
         ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT),
-        *examples,
+        *shown,
         ChatMessage(role=MessageRole.USER, content=f"Sources:\n{sources}\n\n{asked}"),
     ]

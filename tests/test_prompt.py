@@ -3,7 +3,9 @@ sources and the question."""
 
 from llama_index.core.llms import MessageRole
 
+from rag.config import Settings
 from rag.entities import entities
+from rag.llm import shows_examples
 from rag.prompt import EXAMPLES, SYSTEM_PROMPT, prompt
 from tests.conftest import SEEDS
 
@@ -35,3 +37,13 @@ def test_the_examples_name_no_one_and_nowhere_in_the_documents() -> None:
     people_and_places = {name.lower() for named in found for label, name in named if label in {"PERSON", "GPE", "LOC"}}
     assert len(people_and_places) >= 3
     assert not {name for name in people_and_places if name in seeds}
+
+
+def test_examples_are_shown_to_the_models_that_gain_from_them() -> None:
+    follow_up = prompt("and when?", "Who sank the ship?", ["a"], examples=False)
+    assert [m.content for m in follow_up[:-1]] == [SYSTEM_PROMPT]
+    assert shows_examples(Settings(llm="local", llm_model=None))  # the default 1.5B
+    assert shows_examples(Settings(llm="openai", llm_model="qwen2.5-0.5b"))  # a server's model of that name
+    assert not shows_examples(Settings(llm="local", llm_model="qwen2.5-0.5b"))  # it copies them
+    assert shows_examples(Settings(llm="local", llm_model="qwen2.5-0.5b", follow_up_examples=True))
+    assert not shows_examples(Settings(llm="local", llm_model=None, follow_up_examples=False))

@@ -287,7 +287,7 @@ def warm_up(settings: Settings) -> None:
     from rag.embedding import get_embedder
     from rag.entities import entities
     from rag.ingest import ensure_index
-    from rag.llm import LLMError, get_llm
+    from rag.llm import LLMError, get_llm, shows_examples
     from rag.prompt import prompt
     from rag.retrieval import get_retriever
     from rag.store import StoreError
@@ -306,7 +306,7 @@ def warm_up(settings: Settings) -> None:
     try:
         llm = get_llm(settings)
         for earlier in (None, "Hi"):  # loads it and computes both prompt heads: a question's and a follow-up's
-            llm.chat(prompt("Hi", earlier, []), max_tokens=1)
+            llm.chat(prompt("Hi", earlier, [], shows_examples(settings)), max_tokens=1)
     except LLMError as exc:  # the chat still works: answers are then extractive, with a notice
         print(f"warning: {exc}; answers will quote the sources instead", flush=True)
 
