@@ -143,7 +143,7 @@ def turns_for(llm: LLM) -> Turns | None:
 # Llamas per process, by GGUF, load settings and prompt head; loading one costs seconds (its weights are
 # mmapped, so two of one GGUF share them). llama.cpp reuses only the prefix its context computed last, so
 # each prompt head (the rules; the rules and the follow-ups' worked examples, rag.prompt) keeps a context
-# of its own: with one, every switch between a question and a follow-up recomputed the examples, ~6 s on
+# of its own: with one, every switch between a question and a follow-up recomputed the examples, ~7 s on
 # 2 cores. One lock per GGUF serialises generation: a context cannot serve two requests at once (e.g. two UI
 # users), and two contexts on the same cores only slow each other.
 _LLAMAS: OrderedDict[tuple[str, int, int, bool, int], Llama] = OrderedDict()

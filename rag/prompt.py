@@ -30,8 +30,9 @@ SYSTEM_PROMPT = (
 # Worked exchanges about invented events (no name in them is in any document), shown before a follow-up: a
 # fact with its date, a comparison answered from each source, and a follow-up answered for itself, not as
 # the question it follows. On the 92 dev follow-ups (real runs), right outcome 70 -> 74 and the model's own
-# key facts 42 -> 45 of 61: it stopped answering the earlier question again. Shown before every question
-# they lost (dev 0.753 -> 0.718): the model then hardly ever says the documents don't say.
+# key facts 42 -> 45 of 61: it answers the earlier question again less often. Shown before every question
+# they lost (dev 0.753 -> 0.718): the model then hardly ever says the documents don't say. rag.llm.NO_EXAMPLES
+# lists the models that do worse with them.
 EXAMPLES = (
     (
         "Sources:\n"
