@@ -185,7 +185,8 @@ class Settings(BaseSettings):
     follow_up_examples: bool | None = None
     # llama.cpp contexts kept per local model, one per prompt head, so that each head stays computed: a
     # question's (the rules) and a follow-up's (the rules and three worked examples, ~440 tokens, ~7 s on 2
-    # cores to recompute). The weights are mmapped and shared: a second context raised peak RSS 3.97 -> 4.03 GB.
+    # cores to recompute). Each context takes ~0.8 GB of RAM (the system's available memory, measured). With 1,
+    # a switch recomputes the head in the one context.
     llm_contexts: int = Field(2, ge=1)
     local_context_window: int = 4096  # tokens; our prompts stay far below, a bigger window only costs RAM
     api_context_window: int = 32768  # what an OpenAI-compatible server's model is assumed to take

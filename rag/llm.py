@@ -140,8 +140,8 @@ def turns_for(llm: LLM) -> Turns | None:
         return _TURNS.setdefault(llm.model_path, Turns())
 
 
-# Llamas per process, by GGUF, load settings and prompt head; loading one costs seconds (its weights are
-# mmapped, so two of one GGUF share them). llama.cpp reuses only the prefix its context computed last, so
+# Llamas per process, by GGUF, load settings and prompt head; loading one costs seconds and ~0.8 GB of RAM
+# beyond the mmapped GGUF file (measured). llama.cpp reuses only the prefix its context computed last, so
 # each prompt head (the rules; the rules and the follow-ups' worked examples, rag.prompt) keeps a context
 # of its own: with one, every switch between a question and a follow-up recomputed the examples, ~7 s on
 # 2 cores. One lock per GGUF serialises generation: a context cannot serve two requests at once (e.g. two UI
@@ -168,11 +168,16 @@ def _model_lock(path: str) -> threading.Lock:
 def _load_llama(path: str, n_ctx: int, n_threads: int, flash_attn: bool, head: int, keep: int) -> Llama:
     """The Llama for this GGUF, these settings and this prompt head; the caller holds the GGUF's lock.
 
-    At most `keep` per GGUF: a new head closes the one used longest ago (nothing runs on it, by the lock).
+    At most `keep` per GGUF. A new head past that takes over the context of these settings used longest ago
+    (llama.cpp still reuses the prefix the two heads share, the rules) instead of loading the model again;
+    other settings' contexts are closed (nothing runs on them, by the lock).
     """
     key = (path, n_ctx, n_threads, flash_attn, head)
     with _LOAD_LOCK:
-        if key not in _LLAMAS:
+        alike = [k for k in _LLAMAS if k[:4] == key[:4]]  # least recently used first
+        if key not in _LLAMAS and len(alike) >= keep:
+            _LLAMAS[key] = _LLAMAS.pop(alike[0])
+        elif key not in _LLAMAS:
             from llama_cpp import Llama
 
             try:

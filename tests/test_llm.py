@@ -199,7 +199,9 @@ def test_each_prompt_head_stays_computed_in_a_context_of_its_own(fast_model: Pat
 
     one = get_llm(settings(llm_model=str(fast_model), max_tokens=1, llm_contexts=1))
     one.chat(question)
-    one.chat(follow_up)  # the question's context is closed to make room
+    kept = one.loaded(question)
+    one.chat(follow_up)  # the question's context takes the follow-up's head: the model is not loaded again
+    assert one.loaded(follow_up) is kept
     assert [key for key in _LLAMAS if key[0] == str(fast_model)] == [
         (str(fast_model), one.context_window, one.n_threads, one.flash_attention, head_key(follow_up))
     ]
