@@ -126,6 +126,14 @@ def test_citation_precision_and_recall_on_known_spans(records: list[dict]):
     assert (m["citation_recall"], m["n_gold_sources"]) == (0.5, 4)
 
 
+def test_each_gold_source_is_followed_to_the_passages_the_model_saw(records: list[dict]):
+    # The second item's passages a[400:450] and b[10:30] reach b[0:40] but not a[500:550], whose chunk [300:600]
+    # was retrieved; the third item saw no passage.
+    assert [r["sources_in_passages"] for r in records[:3]] == [[True], [False, True], [False]]
+    assert [r["sources_retrieved"] for r in records[:3]] == [[True], [True, True], [False]]
+    assert summarize(records)["evidence_recall"] == 0.5
+
+
 def test_latency_extractive_share_and_llm_failures(records: list[dict]):
     m = summarize(records)
     assert m["first_token_p50_ms"] == 2000  # only the three answers where the model wrote tokens
@@ -153,6 +161,11 @@ def test_each_wrong_answer_says_where_it_was_lost(records: list[dict]):
     assert stage(base | {"abstained": True, "llm_text": ""}) == "relevance gate"
     assert stage(base | {"abstained": True, "llm_text": "The documents don't say."}) == "model abstained"
     assert stage(base) == "model"
+    # a question across two documents whose second source never reached the model is lost there, not by it
+    second = {"sources_in_passages": [True, False], "sources_retrieved": [True, True]}
+    assert stage(base | second) == "passages"
+    assert stage(base | second | {"sources_retrieved": [True, False]}) == "retrieval"
+    assert stage(base | second | {"llm_correct": True}) == "verification"
 
 
 def test_the_report_says_what_each_question_was_shown():

@@ -78,6 +78,8 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     metrics["n_citations"] = sum(len(r["citation_hits"]) for r in answerable)
     found = [c for r in answerable for c in r["covered"]]
     metrics["citation_recall"], metrics["n_gold_sources"] = ratio(sum(found), len(found)), len(found)
+    reached = [c for r in answerable for c in r.get("sources_in_passages", ())]
+    metrics["evidence_recall"] = ratio(sum(reached), len(reached)) if reached else None
     metrics |= abstention_scores([r["should_abstain"] for r in records], [r["abstained"] for r in records])
     metrics |= latencies(records)
     metrics["extractive_share"] = ratio(sum(r["extractive"] for r in records), len(records))
@@ -266,6 +268,10 @@ def score(item: dict[str, Any], sources: Sources, answer: Answer, passages: list
         "passages": seen,
         "passage_scores": [round(p.score, 3) for p in passages],  # what rag.answer's relevance thresholds see
         "gold_in_passages": any(overlaps(*span, s) for span in seen for s in sources),
+        # Per gold source: did a retrieved chunk, and a passage shown to the model, hold its evidence? A question
+        # across two documents whose second source never reached the model was lost there, not by the model.
+        "sources_retrieved": [any(overlaps(*result_span(hit), spans) for hit in answer.hits) for spans in sources],
+        "sources_in_passages": [any(overlaps(*span, spans) for span in seen) for spans in sources],
         "timings": dict(answer.timings),
         "confidence": round(answer.confidence, 4),
         "evidence_confidence": round(answer.evidence_confidence, 4),
@@ -285,6 +291,8 @@ def stage(record: dict[str, Any]) -> str:
         return "llm failure"
     if record["llm_correct"]:
         return "verification"  # the model stated the facts; the check replaced or abstained its answer
+    if not all(record.get("sources_in_passages", ())):  # one of its sources (a second document) never reached it
+        return "passages" if all(record.get("sources_retrieved", ())) else "retrieval"
     if record["abstained"]:
         return "model abstained" if record["llm_text"] else "relevance gate"
     return "model"  # the model saw the evidence but did not state the key facts (wording or a wrong pick)

@@ -149,6 +149,7 @@ ANSWER_ROWS = (  # label, metric, the count it is measured over
     ("citation precision (passage span)", "citation_precision", "n_citations"),
     ("citation precision (chunk)", "citation_precision_chunk", "n_citations"),
     ("citation recall (passage span)", "citation_recall", "n_gold_sources"),
+    ("gold sources in the model's passages", "evidence_recall", "n_gold_sources"),
     ("abstention precision", "abstention_precision", "items"),
     ("abstention recall", "abstention_recall", "items"),
     ("abstention F1", "abstention_f1", "items"),
@@ -216,6 +217,7 @@ TYPE_COLUMNS = (  # header, metric
     ("items", "items"),
     ("key facts", "key_fact_accuracy"),
     ("cite prec.", "citation_precision"),
+    ("sources reached", "evidence_recall"),
     ("abstain P", "abstention_precision"),
     ("abstain R", "abstention_recall"),
     ("abstain F1", "abstention_f1"),
@@ -297,8 +299,11 @@ def answer_markdown(report: dict[str, Any], chart: str) -> str:
                 "- Abstention: should_abstain is the positive class, the answer's abstained flag the prediction.",
                 "- Latency on this machine: first token only where the model wrote something. Load average at "
                 f"the end (1/5/15 min): {report.get('cpu_load', '?')} on {report.get('cpus', '?')} CPUs.",
+                "- Gold sources in the model's passages: share of the gold sources of answerable questions whose "
+                "evidence is among the sentences shown to the model (a question across two documents has two).",
                 "- Lost at: `retrieval` (no retrieved chunk holds the evidence), `passages` (not among the "
-                "sentences shown to the model), `verification` (the model's own text had the key facts but the "
+                "sentences shown to the model); either also when only one of its gold sources is missing and the "
+                "model's text lacks the key facts, `verification` (the model's own text had the key facts but the "
                 "final answer does not), `relevance gate` (abstained before asking the model), `model abstained`, "
                 "`llm failure`, or `model` (it saw the evidence but did not state the key facts: a wrong pick, its "
                 "wording, or a strict key fact).",
