@@ -241,6 +241,9 @@ def score(item: dict[str, Any], sources: Sources, answer: Answer, passages: list
     missing = missing_facts(key_facts, answer.text)
     ranks = [rank for rank, hit in enumerate(answer.hits, 1) if any(overlaps(*result_span(hit), s) for s in sources)]
     seen = [(p.node.metadata["file"], p.start, p.end) for p in passages]
+    # Per gold source: did a passage shown to the model hold its evidence? A question across two documents whose
+    # second source never reached the model was lost there, not by the model.
+    reached = [any(overlaps(*span, spans) for span in seen) for spans in sources]
     record = {
         "id": item.get("id"),
         "split": item.get("split", "dev"),
@@ -267,11 +270,9 @@ def score(item: dict[str, Any], sources: Sources, answer: Answer, passages: list
         "gold_rank": ranks[0] if ranks else None,
         "passages": seen,
         "passage_scores": [round(p.score, 3) for p in passages],  # what rag.answer's relevance thresholds see
-        "gold_in_passages": any(overlaps(*span, s) for span in seen for s in sources),
-        # Per gold source: did a retrieved chunk, and a passage shown to the model, hold its evidence? A question
-        # across two documents whose second source never reached the model was lost there, not by the model.
+        "gold_in_passages": any(reached),
         "sources_retrieved": [any(overlaps(*result_span(hit), spans) for hit in answer.hits) for spans in sources],
-        "sources_in_passages": [any(overlaps(*span, spans) for span in seen) for spans in sources],
+        "sources_in_passages": reached,
         "timings": dict(answer.timings),
         "confidence": round(answer.confidence, 4),
         "evidence_confidence": round(answer.evidence_confidence, 4),
