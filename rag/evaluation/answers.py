@@ -79,7 +79,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     found = [c for r in answerable for c in r["covered"]]
     metrics["citation_recall"], metrics["n_gold_sources"] = ratio(sum(found), len(found)), len(found)
     reached = [c for r in answerable for c in r.get("sources_in_passages", ())]
-    metrics["evidence_recall"] = ratio(sum(reached), len(reached)) if reached else None
+    metrics["evidence_recall"] = ratio(sum(reached), len(reached))
     metrics |= abstention_scores([r["should_abstain"] for r in records], [r["abstained"] for r in records])
     metrics |= latencies(records)
     metrics["extractive_share"] = ratio(sum(r["extractive"] for r in records), len(records))
