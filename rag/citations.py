@@ -26,7 +26,7 @@ from llama_index.core.utils import globals_helper
 from rag.config import Settings
 from rag.entities import fillers, names
 from rag.evidence import MONTHS, WEEKDAYS, Passage
-from rag.question import YEAR, analyse
+from rag.question import CREDIT_TERMS, YEAR, analyse
 from rag.terms import SPELT_NUMBERS, close, key_terms, numbers
 
 MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -57,7 +57,7 @@ EVENT_VERBS = key_terms("held hold holds holding take took taken taking place oc
 # in time ("back in 2022", "a year later"): the user's way of pointing at a source, not a claim the passage must
 # echo (the time words, on dev: right outcome +1, E007, none lost; "still" stays: it is a claim).
 FRAMING_WORDS = key_terms(
-    "roundup round-up coverage article articles blog blogs document documents source sources"
+    "roundup round-up coverage article articles blog blogs live-blog document documents source sources"
     " back ago later earlier then since"
 )
 # A marker used as a noun: "According to [2], Poland …", "… on 19 November, as stated in [1].", "[1] states that …".
@@ -132,6 +132,8 @@ def support(
     if not all(named(name, have, settings.typo_similarity) for name in claimed_names(sentence, given, settings)):
         return 0.0
     echoed = (key_terms(sentence) & key_terms(question)) - name_terms(question) - EVENT_VERBS - FRAMING_WORDS
+    if analyse(question).slot == "credit":
+        echoed -= CREDIT_TERMS
     found = sum(1 for t in echoed if close(t, have, settings.typo_similarity))
     if echo and echoed and found / len(echoed) < settings.claim_echo:
         return 0.0  # it asserts the question's predicate, the passage does not

@@ -17,6 +17,7 @@ SLOT_LABELS = {
     "date": {"DATE", "TIME"},
     "number": {"CARDINAL", "QUANTITY", "MONEY", "PERCENT"},
     "person": {"PERSON", "ORG"},  # "who ordered it?" may be answered by a ministry
+    "credit": {"PERSON", "ORG"},  # an outlet, an agency, a photographer
     # The small model often labels a less-known place ("Kherson", "Soledar") a PERSON or an ORG.
     "place": {"GPE", "LOC", "FAC", "PERSON", "ORG"},
 }
@@ -32,6 +33,9 @@ SLOT_PATTERNS = {
         r"|(?:twen|thir|for|fif|six|seven|eigh|nine)ty|dozens?|hundreds?|thousands?|millions?|billions?|half|twice)\b",
         re.I,
     ),  # fmt: skip
+    # A credit in news text's own forms: "(Euractiv)", "(Politico; see also EU Observer)", "Photograph: Steve
+    # Taylor/SOPA Images", a handle "@nexta_tv".
+    "credit": re.compile(r"\([A-Z][^()\d]{1,40}\)|\b(?:Photograph|Photo|Picture|Image|Video)s?: [^.\n]{3,60}|@\w{2,}"),
     "reason": re.compile(
         r"\b(because|due to|as a result|in order to|so that|aimed at|aim of|a bid to|to ensure|"
         r"to avoid|to prevent|to protect|reason|citing|after|amid|since|as part of|intended to|"
@@ -110,7 +114,7 @@ def fillers(text: str, slot: str, count: bool = False) -> set[str]:
             if day or (count and label == "MONEY"):
                 text = text.replace(name, " ")
     if pattern and slot != "person":
-        found |= {m.group(0).lower() for m in pattern.finditer(text)}
+        found |= {m.group(0).strip("()").lower() for m in pattern.finditer(text)}
     return found
 
 
@@ -145,7 +149,9 @@ def new_fillers(text: str, slot: str, question: str, groups: bool = False) -> se
         return re.search(rf"(?<!\w){re.escape(words)}(?!\w)", asked) is not None
 
     # a name is the question's when it or, for a person or place, its last word is: "Volodymyr Zelenskyy"
-    return {f for f in found if f and not named(f) and not (slot in ("person", "place") and named(f.split()[-1]))}
+    return {
+        f for f in found if f and not named(f) and not (slot in ("person", "place", "credit") and named(f.split()[-1]))
+    }
 
 
 def names(text: str, nationalities: bool = True) -> set[str]:

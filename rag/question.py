@@ -38,6 +38,31 @@ ASKS = (
 # "When Zelensky met the ambassador, what share … did he say?": a "when" clause that sets the scene of
 # another question asks nothing.
 NOT_A_CLAUSE = r"(?![^?]*,\s*(?:what|how|who|whom|whose|which|where|why|did|does|do|was|were|is|are|had|has)\b)"
+# Who a report, photo or post is credited to: an outlet or agency, a photographer, a poster. News text names them in
+# its own forms ("(Euractiv)", "Photograph: Steve Taylor/SOPA", "— NEXTA (@nexta_tv)", "told Reuters"), which a
+# "who" reads as noise (rag.entities.fillers).
+MEDIA = (
+    r"(?:(?:news|media|press) )?(?:outlets?|newspapers?|papers?|publications?|broadcasters?|wire services?"
+    r"|(?:news|press) agenc(?:y|ies)|news organi[sz]ations?)"
+)
+# Not a bare "post": "who took over his post" asks who succeeded him.
+WORKS = (
+    r"(?:photo(?:graph)?s?|fotos?|pictures?|images?|videos?|footage|clips?|tweets?"
+    r"|(?:social[- ]media|blog|telegram|facebook|instagram) posts?)"
+)
+CREDIT = (
+    rf"\b(?:which|what) (?:\w+ ){{0,2}}{MEDIA}\b"
+    rf"|\bwho (?:took|shot|filmed|supplied|posted|tweeted|shared|published)\b(?! over)"
+    rf"(?: (?:the|that|this|a|an|these|those))?(?: \w+){{0,2}}? {WORKS}\b|\bwho (?:tweeted|posted)\b"
+    rf"|\bwhose (?:\w+ ){{0,2}}{WORKS}\b|\bwho is credited (?:with|for) (?:the |a )?(?:\w+ )?{WORKS}\b"
+)
+# The words a credit question asks with ("who took the photo", "which outlet does the roundup cite"): they name
+# what is asked, not a claim the passage must echo; a photo's credit reads "Photograph: …", not "took".
+CREDIT_TERMS = key_terms(
+    "took taken take shot filmed supplied posted post tweeted tweet shared published photo photograph foto picture"
+    " image video footage clip credited credit cite cited outlet outlets agency newspaper paper publication"
+    " broadcaster news media press report reported social"
+)
 SLOTS: list[tuple[str, re.Pattern[str]]] = [  # the one matching earliest in the question wins (first_slot)
     ("date", re.compile(r"(?:^\W*|\b(?:and|but|so|then)\s+)(when|since when|until when)\b" + NOT_A_CLAUSE
                         + r"|\bwhat (time|day|date|year|month)\b|\bon what date\b"
@@ -46,6 +71,7 @@ SLOTS: list[tuple[str, re.Pattern[str]]] = [  # the one matching earliest in the
                           r"|\bwhat (share|percentage|proportion|number|fraction|amount|total)\b"
                           r"|\bwhat(?:'s|’s| was| is| were| are) the (death toll|toll|number|total|cost"
                           r"|population|price|value|budget|size)\b", re.I)),
+    ("credit", re.compile(CREDIT, re.I)),  # before "person": "who took the photo" asks for its credit
     ("person", re.compile(ASKS + r"(who|whom|whose)\b|\bwhat(?:'s| is| was) the name of (?!the " + PLACES + r"\b)"
                           r"|\b(which|what) " + NOT_VERB + r"(\w+ ){0,2}" + PEOPLE + r"\b", re.I)),
     ("place", re.compile(ASKS + r"where\b|\bwhich " + NOT_VERB + r"(\w+ ){0,2}" + PLACES + r"\b"
@@ -104,14 +130,14 @@ SLOT_TERMS = key_terms(SLOT_WORDS)  # "which number", "what date": words that na
 
 
 # Slots whose filler has a recognisable type; "why" answers ("to ensure…") are too varied to spot.
-TYPED_SLOTS = ("date", "number", "person", "place")
+TYPED_SLOTS = ("date", "number", "person", "place", "credit")
 
 
 @dataclass(frozen=True)
 class Question:
     text: str  # as asked
     core: str  # without a leading opener ("just confirm that", "ignore the articles and")
-    slot: str  # date | number | person | place | reason | yesno | other
+    slot: str  # date | number | person | place | credit | reason | yesno | other
     leading: bool
     terms: frozenset[str]  # stemmed content terms, without the words that only name the slot
     parts: tuple[str, ...]  # sub-questions retrieved separately; (core,) for a simple question
@@ -141,6 +167,7 @@ class Question:
             "date": "when",
             "number": "the number asked for",
             "person": "who",
+            "credit": "who it is credited to",
             "place": "where",
             "reason": "why",
         }.get(self.slot, "that")

@@ -61,6 +61,12 @@ from rag.terms import key_terms
         ("In which Kyiv park or street was the run held?", "place"),
         ("What's the population of the city?", "number"),  # a quantity asked by its name
         ("What was the death toll of the strike?", "number"),
+        # who a report, photo or post is credited to
+        ("Which outlet does the roundup cite for the truckers' protest?", "credit"),
+        ("Who took the photo of the poppies at Westminster Abbey?", "credit"),
+        ("Whose social-media post showed the flags in Kherson?", "credit"),
+        ("Which news agency did Reznikov give the interview to?", "credit"),
+        ("Who took over his post as deputy head of the region?", "person"),
     ],
 )
 def test_the_slot_a_question_asks_for(question: str, slot: str) -> None:
@@ -98,6 +104,14 @@ def test_slot_fillers_come_from_entity_types_and_patterns() -> None:
     assert "eight" in fillers("They had held it for nearly eight years before 24 February 2022.", "number")
     # a short parenthesis at the end names the outlet, not who did it
     assert not fillers("More than 50 countries met to discuss the formula. (Euractiv)", "person")
+
+
+def test_a_credit_is_filled_by_the_forms_news_text_credits_in() -> None:
+    assert "euractiv" in fillers("Polish truckers will block border crossings. (Euractiv)", "credit")
+    photo = fillers("Poppies at Westminster Abbey. Photograph: Steve Taylor/SOPA Images/REX/Shutterstock", "credit")
+    assert any("steve taylor" in f for f in photo)
+    assert "@nexta_tv" in fillers("#Kherson right now. — NEXTA (@nexta_tv) November 11, 2022", "credit")
+    assert not fillers("Snihurivka lies about 20 miles (32km) north of Kherson.", "credit")
 
 
 def test_a_filler_is_new_only_if_the_question_does_not_name_it_as_a_word() -> None:
@@ -175,6 +189,15 @@ def test_a_verb_that_only_says_an_event_took_place_need_not_be_echoed() -> None:
     question = "Which governor said destruction in the region was happening 'daily, if not hourly'?"
     said = "Kyrylenko said destruction in the region was happening 'daily, if not hourly'."
     assert support(said, donetsk, question) >= 0.5
+
+
+def test_a_credit_answer_need_not_echo_the_words_the_question_asks_with() -> None:
+    context = "Poppies in a Field of Remembrance at Westminster Abbey. Photograph: Steve Taylor/SOPA Images/REX"
+    question = "Who took the photo of the poppies in the Guardian's live blog?"
+    assert support("The photo of the poppies was taken by Steve Taylor/SOPA Images.", context, question) >= 0.5
+    assert support("The photo of the poppies was taken by Peter Nicholls.", context, question) == 0.0
+    # a "who" that is not about a credit still needs its verb in the passage
+    assert support("Steve Taylor shared the poppies.", context, "Who shared the poppies with the abbey?") == 0.0
 
 
 @pytest.mark.parametrize(
