@@ -26,7 +26,7 @@ from llama_index.core.utils import globals_helper
 from rag.config import Settings
 from rag.entities import fillers, names
 from rag.evidence import MONTHS, WEEKDAYS, Passage
-from rag.question import CREDIT_TERMS, YEAR, analyse
+from rag.question import CREDIT_TERMS, SLOT_TERMS, YEAR, analyse
 from rag.terms import SPELT_NUMBERS, close, key_terms, numbers
 
 MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -124,7 +124,7 @@ def support(
         return 0.0  # "50 points" where the passage's 50 counts countries (and its points are 10)
     if misdated(sentence):
         return 0.0  # "Friday 9 November 2022": two dates of a passage blended into one no passage can state
-    if mistimed(sentence, context, given):
+    if mistimed(sentence, context, given, question):
         return 0.0  # "left on Wednesday" where the passage's Wednesday is the order and its leaving is Friday
     if says(NEGATION, sentence) and not says(NEGATION, context):
         return 0.0  # the polarity conflicts
@@ -232,7 +232,7 @@ def month_day(m: re.Match[str]) -> tuple[int, int] | None:
     return None if month is None else (month, int(m["day"] or m["day2"]))
 
 
-def mistimed(sentence: str, context: str, given: str) -> bool:
+def mistimed(sentence: str, context: str, given: str, asked: str | None = None) -> bool:
     """Does the sentence put its event on a day the passage gives only to other things? Its event is its
     words and the question's beyond names and dates ("left", "leave"). The day is mistimed if the passage
     dates sentences that say the event, never with this day; or if the passage never says the event and
@@ -242,8 +242,12 @@ def mistimed(sentence: str, context: str, given: str) -> bool:
     claimed = days(sentence) - days(given)
     if not claimed:
         return False
-    event = (key_terms(sentence) | key_terms(given)) - name_terms(sentence) - name_terms(given)
-    event = frozenset(t for t in event if not t[0].isdigit() and t not in DAY_TERMS)
+    # A follow-up's event is its own ("until what date will that exemption apply?"), not the earlier question's
+    # topic ("the heating season"), which a passage may mention next to another day.
+    own = given if asked is None else asked
+    event = (key_terms(sentence) | key_terms(own)) - name_terms(sentence) - name_terms(given)
+    # "until what date" names what is asked, not the event: a passage's "expiry date" is no sign of it
+    event = frozenset(t for t in event - SLOT_TERMS if not t[0].isdigit() and t not in DAY_TERMS)
     if not event:
         return False
     bound: set[object] = set()

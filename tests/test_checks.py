@@ -274,6 +274,24 @@ def test_a_when_answer_may_restate_the_question_in_its_own_words_but_not_move_th
     assert check(who, "The UN said the grain deal is due to expire [1].", [deal], [deal.text]).unsupported
 
 
+def test_a_follow_ups_date_must_belong_to_its_own_event_not_the_earlier_topic() -> None:
+    """A follow-up ("Until what date will that exemption apply?") after a question about the heating season:
+    a passage that dates another thing (the grain deal's expiry) and mentions heating elsewhere does not
+    date the exemption."""
+    grain = passage(
+        "Russia is undecided over extending the deal past its expiry date on November 19. "
+        "Russian forces continue to target Ukraine's heating plants."
+    )
+    earlier = "What did Zelensky announce to cut the cost of equipment for the heating season?"
+    question = "Until what date will that exemption apply?"
+    told = check(question, "The exemption will apply until November 19 [1].", [grain], [grain.text], earlier=earlier)
+    assert told.unsupported
+    deal = "Until what date does that grain deal run?"
+    runs = "The deal runs until its expiry date on November 19 [1]."
+    kept = check(deal, runs, [grain], [grain.text], earlier=earlier)
+    assert not kept.unsupported
+
+
 def test_a_number_must_count_what_the_passage_counts_with_it() -> None:
     """ "50 points" is not supported by a passage whose 50 counts countries and whose plan has 10 points;
     a number the passage counts with another word ("2,000 people" for "2,000 Ukrainians") still is."""
