@@ -96,9 +96,12 @@ OFF_SOURCES = (
 LEADING = re.compile(rf"^\W*(?:{CONFIRM}|{OFF_SOURCES})", re.I)
 OFF_THE_RECORD = re.compile(rf"^\W*{OFF_SOURCES}", re.I)
 # Questions that ask about two things at once, or compare: each part is retrieved on its own.
+# ", and" before a question word a few words on is a second question too: "…, and firms from which countries
+# were targeted?", "Who said that, and to which news agency?".
 PART_SPLIT = re.compile(
-    r"\s*(?:,?\s+and (?:what|which|how|who|when|where|why|did|was|were|is)\b|;|\bcompared (?:to|with)\b|\bversus\b"
-    r"|\bvs\.?\b|\bwhile\b|\bwhereas\b)\s*",
+    r"\s*(?:,?\s+and (?:what|which|how|who|when|where|why|did|was|were|is)\b"
+    r"|,\s+and\s+(?=(?:[\w'’-]+\s+){1,3}(?:what|which|how|who|whom|when|where|why)\b)"
+    r"|;|\bcompared (?:to|with)\b|\bversus\b|\bvs\.?\b|\bwhile\b|\bwhereas\b)\s*",
     re.I,
 )
 # Not "than": "faster than in February" compares within one report, and a comparison's answer must cite two.

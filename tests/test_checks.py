@@ -91,6 +91,10 @@ def test_multi_part_and_comparative_questions_are_split() -> None:
     assert not analyse("How many people were killed in each attack?").comparative
     assert len(analyse("When did Russia leave Kherson?").parts) == 1
     assert len(analyse("What share of the grid was damaged, and which regions did the drones hit?").parts) == 2
+    # ", and" with a question word a few words on asks a second question
+    assert len(analyse("How many sanctions did the US announce, and firms from which countries were hit?").parts) == 2
+    assert len(analyse("Who said that, and to which news agency?").parts) == 2
+    assert len(analyse("Did Russia and Ukraine say when the talks would start?").parts) == 1
 
 
 def test_slot_fillers_come_from_entity_types_and_patterns() -> None:
