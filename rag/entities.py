@@ -129,6 +129,14 @@ GROUP_NOUNS = re.compile(
 )
 
 
+# A "who" that names a person's role ("the name of the officer", "which general") asks for a person: an
+# organisation in the passage ("the UK Ministry of Defence said…") does not answer it.
+ROLE = re.compile(
+    r"\b(?:name of the|which|what) (?:[\w-]+ ){0,2}(?:officers?|generals?|commanders?|ministers?|presidents?"
+    r"|spokes(?:man|woman|person)|mayors?|governors?|officials?|soldiers?|man|woman|person|journalists?|diplomats?"
+    r"|ambassadors?|envoys?|deputy|deputies|successor|chief)\b",
+    re.I,
+)
 # "How many" asks for a count, which a sum of money never is (`fillers`' `count`); "how much" may ask for one.
 COUNT = re.compile(r"\bhow many\b", re.I)
 
@@ -142,6 +150,9 @@ def new_fillers(text: str, slot: str, question: str, groups: bool = False) -> se
     count = slot == "number" and bool(COUNT.search(asked))
     # "Zelenskyy’s" names Zelenskyy
     found = {re.sub(r"'s$", "", f.replace("’", "'")) for f in fillers(text, slot, count)}
+    if slot == "person" and ROLE.search(asked):
+        people = {name.lower().replace("’", "'") for label, name in entities(text) if label == "PERSON"}
+        found = {f for f in found if f in people or f.removesuffix("'s") in people}
     if groups and slot == "person":
         found |= {m.group(0).lower() for m in GROUP_NOUNS.finditer(text)}
 

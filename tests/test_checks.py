@@ -129,6 +129,16 @@ def test_a_filler_is_new_only_if_the_question_does_not_name_it_as_a_word() -> No
     assert not new_fillers("Talks were held on Volodymyr Zelenskyy’s formula.", "person", chaired)
 
 
+def test_a_who_naming_a_persons_role_is_not_filled_by_an_organisation() -> None:
+    from rag.entities import new_fillers
+
+    text = "Yet another high-ranking Russian officer has been sacked, the Defence Intelligence update said."
+    officer = "What was the name of the high-ranking Russian officer who was sacked?"
+    assert not new_fillers(text, "person", officer)
+    assert new_fillers(text, "person", "Who said the officer had been sacked?")  # an organisation may say so
+    assert "sergey shoigu" in new_fillers("Defense Minister Sergey Shoigu ordered it.", "person", "Which general?")
+
+
 def test_a_sum_of_money_does_not_answer_how_many() -> None:
     from rag.entities import new_fillers
 
