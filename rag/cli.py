@@ -160,7 +160,7 @@ def read_batch(path: Path) -> Any:
 retriever_option = click.option(
     "--retriever",
     type=click.Choice(["dense", "bm25", "hybrid", "hybrid+rerank"]),
-    help="Retrieval config [default: RAG_RETRIEVER or hybrid].",
+    help="Retrieval config [default: RAG_RETRIEVER or hybrid+rerank].",
 )
 
 
