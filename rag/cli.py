@@ -252,10 +252,9 @@ def print_answer(ans: Any, streamed: bool) -> None:
     if ans.extractive:
         click.secho(f"\n[extracted from the sources: {ans.notice}]", fg="yellow")
         click.echo(ans.text)
-    elif ans.abstained:
-        if not streamed:
-            click.echo(ans.text)
-        click.secho("[no answer in the documents]", fg="yellow")
+    elif ans.abstained:  # the draft is not the answer: say so on a line of its own, then what is missing
+        click.secho(f"{chr(10) * 2 if streamed else ''}[no answer in the documents]", fg="yellow")
+        click.echo(ans.text)
     else:
         if streamed:
             click.secho("\n\n[checked answer]", fg="green")

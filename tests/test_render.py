@@ -75,3 +75,17 @@ def test_the_streaming_text_is_labelled_an_unchecked_draft() -> None:
     answer = hostile_answer()
     assert "Draft: being checked against the sources" in render.pending("Russia left Kherson on")
     assert "Draft" not in render.answer_html(answer, 1)
+
+
+def test_the_cli_says_a_streamed_draft_was_not_the_answer_and_what_is_missing(capsys) -> None:
+    """`rag ask` streams the model's draft; when the checked outcome is an abstention, the label starts a line
+    of its own and the abstention says which detail the documents lack, with the closest passage."""
+    from rag.cli import print_answer
+
+    answer = hostile_answer()
+    answer.text, answer.abstained = "The documents don't say who; the closest passage is [1].", True
+    print_answer(answer, streamed=True)
+    out = capsys.readouterr().out
+    assert out.startswith("\n\n[no answer in the documents]\n")
+    assert "The documents don't say who; the closest passage is [1]." in out
+    assert "[1] 005.txt [0:" in out
