@@ -253,7 +253,8 @@ def print_answer(ans: Any, streamed: bool) -> None:
         click.secho(f"\n[extracted from the sources: {ans.notice}]", fg="yellow")
         click.echo(ans.text)
     elif ans.abstained:  # the draft is not the answer: say so on a line of its own, then what is missing
-        click.secho(f"{chr(10) * 2 if streamed else ''}[no answer in the documents]", fg="yellow")
+        label = "[no answer in the documents]"
+        click.secho(f"\n\n{label}" if streamed else label, fg="yellow")
         click.echo(ans.text)
     else:
         if streamed:

@@ -1,6 +1,7 @@
 """What a question asks for, read in code: the slot it wants filled (a date for "when", a number for
-"how many", a person for "who", a place for "where", a reason for "why", a yes or no), its own terms,
-whether it leads ("just confirm that …"), and its parts ("X in 2022 and Y a year later").
+"how many", a person for "who", a place for "where", a credit for "which outlet reported it", a reason
+for "why", a yes or no), its own terms, whether it leads ("just confirm that …"), and its parts ("X in 2022
+and Y a year later").
 
 The answer layer uses this to check that the evidence holds the kind of thing asked for, next to the
 question's own terms, and that an answer adds something the question did not already say.
