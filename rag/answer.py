@@ -197,6 +197,8 @@ def stream_answer(
     result.features |= answer_features(checked, asked)
     result.confidence = probability(result.features, "post", fitted)
     finish(result, checked, asked, passages, settings, analyse(earlier) if earlier else None, said_before)
+    if result.abstained and asked.slot == "credit" and (named := pointed_at(text, passages)):
+        credited(result, named, asked, settings)
     result.timings["total_ms"] = ms(started)
     yield Done(result)
 
@@ -354,6 +356,22 @@ def shortfall(
     if about and max(about) - cited >= settings.focus_gap:
         return OFF_FOCUS
     return None
+
+
+def pointed_at(text: str, passages: list[Passage]) -> Passage | None:
+    """The passage an answer made of one marker only ("[1]") points at: the model's way of saying "this
+    source", which for a question about a credit (which outlet, whose photo) is where the credit is."""
+    found = [int(n) for n in re.findall(r"\d+", text)] if not MARKER.sub("", text).strip(" .") else []
+    return passages[found[0] - 1] if len(set(found)) == 1 and 1 <= found[0] <= len(passages) else None
+
+
+def credited(result: Answer, passage: Passage, asked: Question, settings: Settings) -> None:
+    """Show the passage the model pointed at for a credit question when it holds a credit next to the
+    question's terms (`Settings.extract_slot`), labelled; otherwise the abstention stands."""
+    if slot_scores(asked, [passage], settings.typo_similarity)[0] >= settings.extract_slot:
+        result.abstained = False
+        result.notice = "the model pointed at a source instead of naming the credit; showing that passage"
+        quote(result, [passage])
 
 
 def asks_own(question: str, passages: list[Passage], earlier: Question | None, settings: Settings) -> bool:
