@@ -196,9 +196,8 @@ def stream_answer(
         checked = check(question, text, passages, claims, settings, earlier or "", said_before or "")
     result.features |= answer_features(checked, asked)
     result.confidence = probability(result.features, "post", fitted)
-    finish(result, checked, asked, passages, settings, analyse(earlier) if earlier else None, said_before)
-    if result.abstained and asked.slot == "credit" and (named := pointed_at(text, passages)):
-        credited(result, named, asked, settings)
+    earlier_asked = analyse(earlier) if earlier else None
+    finish(result, checked, asked, passages, settings, earlier_asked, said_before, pointed_at(text, passages))
     result.timings["total_ms"] = ms(started)
     yield Done(result)
 
@@ -240,6 +239,7 @@ def finish(
     settings: Settings,
     earlier: Question | None = None,
     said_before: str | None = None,
+    pointed: Passage | None = None,
 ) -> None:
     """The model's checked answer, a labelled extract, or an abstention, by the calibrated confidence.
 
@@ -305,6 +305,10 @@ def finish(
             else "the model's answer was not supported by the sources; showing them instead"
         )
         quote(result, best)
+    elif pointed is not None and credits(asked, pointed, settings):
+        # asked "which news agency", the model answered "[1]": the passage it points at is where the credit is
+        result.notice = "the model pointed at a source instead of naming the credit; showing that passage"
+        quote(result, [pointed])
     else:
         abstain(result, asked, passages, settings)
 
@@ -360,18 +364,18 @@ def shortfall(
 
 def pointed_at(text: str, passages: list[Passage]) -> Passage | None:
     """The passage an answer made of one marker only ("[1]") points at: the model's way of saying "this
-    source", which for a question about a credit (which outlet, whose photo) is where the credit is."""
+    source", which for a question about a credit (which outlet, whose photo) is where the credit is
+    (`credits`)."""
     found = [int(n) for n in re.findall(r"\d+", text)] if not MARKER.sub("", text).strip(" .") else []
     return passages[found[0] - 1] if len(set(found)) == 1 and 1 <= found[0] <= len(passages) else None
 
 
-def credited(result: Answer, passage: Passage, asked: Question, settings: Settings) -> None:
-    """Show the passage the model pointed at for a credit question when it holds a credit next to the
-    question's terms (`Settings.extract_slot`), labelled; otherwise the abstention stands."""
-    if slot_scores(asked, [passage], settings.typo_similarity)[0] >= settings.extract_slot:
-        result.abstained = False
-        result.notice = "the model pointed at a source instead of naming the credit; showing that passage"
-        quote(result, [passage])
+def credits(asked: Question, passage: Passage, settings: Settings) -> bool:
+    """Does the passage the model pointed at answer a credit question: does it hold a credit next to the
+    question's terms (`Settings.extract_slot`)? Then `finish` shows it, labelled, instead of abstaining."""
+    if asked.slot != "credit":
+        return False
+    return slot_scores(asked, [passage], settings.typo_similarity)[0] >= settings.extract_slot
 
 
 def asks_own(question: str, passages: list[Passage], earlier: Question | None, settings: Settings) -> bool:

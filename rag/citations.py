@@ -232,7 +232,7 @@ def month_day(m: re.Match[str]) -> tuple[int, int] | None:
     return None if month is None else (month, int(m["day"] or m["day2"]))
 
 
-def mistimed(sentence: str, context: str, given: str, asked: str | None = None) -> bool:
+def mistimed(sentence: str, context: str, given: str, asked: str) -> bool:
     """Does the sentence put its event on a day the passage gives only to other things? Its event is its
     words and the question's beyond names and dates ("left", "leave"). The day is mistimed if the passage
     dates sentences that say the event, never with this day; or if the passage never says the event and
@@ -242,10 +242,9 @@ def mistimed(sentence: str, context: str, given: str, asked: str | None = None) 
     claimed = days(sentence) - days(given)
     if not claimed:
         return False
-    # A follow-up's event is its own ("until what date will that exemption apply?"), not the earlier question's
-    # topic ("the heating season"), which a passage may mention next to another day.
-    own = given if asked is None else asked
-    event = (key_terms(sentence) | key_terms(own)) - name_terms(sentence) - name_terms(given)
+    # A follow-up's event is its own (`asked`: "until what date will that exemption apply?"), not the earlier
+    # question's topic in `given` ("the heating season"), which a passage may mention next to another day.
+    event = (key_terms(sentence) | key_terms(asked)) - name_terms(sentence) - name_terms(given)
     # "until what date" names what is asked, not the event: a passage's "expiry date" is no sign of it
     event = frozenset(t for t in event - SLOT_TERMS if not t[0].isdigit() and t not in DAY_TERMS)
     if not event:

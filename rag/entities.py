@@ -152,7 +152,7 @@ def new_fillers(text: str, slot: str, question: str, groups: bool = False) -> se
     found = {re.sub(r"'s$", "", f.replace("’", "'")) for f in fillers(text, slot, count)}
     if slot == "person" and ROLE.search(asked):
         people = {name.lower().replace("’", "'") for label, name in entities(text) if label == "PERSON"}
-        found = {f for f in found if f in people or f.removesuffix("'s") in people}
+        found &= people
     if groups and slot == "person":
         found |= {m.group(0).lower() for m in GROUP_NOUNS.finditer(text)}
 
